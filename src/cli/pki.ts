@@ -1,0 +1,78 @@
+import { Command } from 'commander';
+import { initPki, issueWorkload, pkiStatus, type StatusRow } from '../pki/authority.js';
+import { withPkiLock } from '../pki/lock.js';
+import { parseDuration } from '../pki/workloads.js';
+import { durationOption, EXIT_FAILURE, pkiContext, withPkiOptions, type PkiOptions } from './run.js';
+
+/** `pki init | issue <workload> | status`: the internal CA's operator commands. */
+export function pkiProgram(): Command {
+  const program = new Command('pki').description('Manage the internal PKI: CA, workload certificates and JWT keys.');
+
+  withPkiOptions(program.command('init'))
+    .description('Create the CA, every workload certificate and the JWT key. Idempotent: with everything present it changes nothing.')
+    .option('--force', 'recreate everything: a new root, intermediate, every leaf and a new JWT key')
+    .action(async (opts: PkiOptions & { force?: boolean }) => {
+      const { layout, spec } = pkiContext(opts);
+      const started = performance.now();
+      process.stderr.write(`pki: ${opts.force ? 'recreating' : 'initialising'} ${layout.dir} from ${spec.file} (trust domain ${spec.trustDomain})\n`);
+      const result = await withPkiLock(layout, () => initPki(layout, spec, { force: opts.force === true }), { wait: true });
+      const ms = Math.round(performance.now() - started);
+      if (result.changed) {
+        process.stdout.write(`pki: created ${result.created.join(', ')} in ${ms} ms\n`);
+      } else {
+        process.stdout.write(`pki: ${layout.dir} is already initialised; nothing changed (use --force to recreate)\n`);
+      }
+    });
+
+  withPkiOptions(program.command('issue'))
+    .description('Issue (or reissue) one workload certificate now, replacing current atomically.')
+    .argument('<workload>', 'a workload named in the PKI declaration')
+    .option('--ttl <duration>', 'lifetime of this certificate (default: from the declaration; at least 5m)')
+    .action(async (workload: string, opts: PkiOptions & { ttl?: string }) => {
+      const { layout, spec } = pkiContext(opts);
+      const ttlMs = opts.ttl === undefined ? undefined : durationOption('--ttl', opts.ttl, parseDuration);
+      const info = await withPkiLock(layout, () => issueWorkload(layout, spec, workload, ttlMs === undefined ? {} : { ttlMs }), { wait: true });
+      process.stdout.write(`pki: issued ${workload} ${info.spiffeId ?? ''} serial ${info.serial}, valid until ${info.notAfter.toISOString()}\n`);
+    });
+
+  withPkiOptions(program.command('status'))
+    .description('Show every certificate: SPIFFE ID, serial, not-after, time left and whether it is due for renewal.')
+    .option('--json', 'print JSON instead of a table')
+    .option('--check', 'exit 1 when any certificate is missing, invalid or expired (for health checks)')
+    .action(async (opts: PkiOptions & { json?: boolean; check?: boolean }) => {
+      const { layout, spec } = pkiContext(opts);
+      const rows = await pkiStatus(layout, spec);
+      process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : statusTable(rows));
+      const bad = rows.filter((r) => r.state === 'missing' || r.state === 'invalid' || r.state === 'expired');
+      for (const r of bad) if (r.error) process.stderr.write(`pki: ${r.name}: ${r.error}\n`);
+      if (bad.length > 0 && (opts.check || rows.some((r) => r.state === 'invalid'))) process.exitCode = EXIT_FAILURE;
+    });
+
+  return program;
+}
+
+/** Renders status rows as an aligned text table. */
+export function statusTable(rows: readonly StatusRow[]): string {
+  const header = ['WORKLOAD', 'SPIFFE ID', 'SERIAL', 'NOT AFTER', 'TIME LEFT', 'RENEW'];
+  const cells = rows.map((r) => [
+    r.name,
+    r.spiffe_id,
+    r.serial ?? '-',
+    r.not_after ?? '-',
+    r.seconds_left === undefined ? '-' : humanDuration(r.seconds_left),
+    r.state === 'ok' ? 'no' : r.state === 'due' ? 'due' : r.state.toUpperCase(),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
+  const line = (c: readonly string[]): string => c.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return `${[line(header), ...cells.map(line)].join('\n')}\n`;
+}
+
+/** 90061 -> "1d 1h 1m"; negative durations read "expired". */
+export function humanDuration(seconds: number): string {
+  if (seconds <= 0) return 'expired';
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const parts = [d ? `${d}d` : '', h ? `${h}h` : '', m || (!d && !h) ? `${m}m` : ''].filter(Boolean);
+  return parts.join(' ');
+}

@@ -1,0 +1,42 @@
+import { generateKeyPair as generateKeyPairCb, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import forge from 'node-forge';
+
+const generateKeyPair = promisify(generateKeyPairCb);
+
+/** An RSA key pair: generated natively, and also in forge form for building certificates. */
+export interface KeyPair {
+  readonly privatePem: string;
+  readonly forgePrivate: forge.pki.rsa.PrivateKey;
+  readonly forgePublic: forge.pki.rsa.PublicKey;
+}
+
+/**
+ * Generates an RSA key with node:crypto. Generation runs on libuv's thread pool, so several keys
+ * generated at once use every core; prime search in JavaScript (forge) would be many times slower.
+ */
+export async function generateRsaKey(bits: number): Promise<KeyPair> {
+  const { privateKey, publicKey } = await generateKeyPair('rsa', { modulusLength: bits, publicExponent: 0x10001 });
+  return rsaKeyPair(privateKey, publicKey);
+}
+
+/** Wraps an existing PKCS#8 RSA private key PEM as a KeyPair. */
+export function rsaKeyFromPem(privatePem: string): KeyPair {
+  const privateKey = createPrivateKey(privatePem);
+  return rsaKeyPair(privateKey, createPublicKey(privateKey));
+}
+
+function rsaKeyPair(privateKey: KeyObject, publicKey: KeyObject): KeyPair {
+  const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return {
+    privatePem,
+    forgePrivate: forge.pki.privateKeyFromPem(privatePem),
+    forgePublic: forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString()),
+  };
+}
+
+/** Generates the ES256 (P-256) key that signs JWTs, as a PKCS#8 PEM. */
+export async function generateEs256Key(): Promise<string> {
+  const { privateKey } = await generateKeyPair('ec', { namedCurve: 'P-256' });
+  return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+}

@@ -1,0 +1,49 @@
+import { join } from 'node:path';
+import { PRIVATE_MODE, PUBLIC_MODE, pruneVersions, swapSymlink, writeVersionDir } from './atomic-fs.js';
+import { BACKDATE_MS, type LoadedCa } from './ca.js';
+import { certInfo, parseCertFile, type CertInfo } from './cert-files.js';
+import { generateRsaKey } from './keys.js';
+import type { PkiLayout } from './layout.js';
+import type { PkiSpec, Workload } from './workloads.js';
+import { buildLeafCert } from './x509.js';
+
+/** Leaf keys: RSA-2048, fresh at every issue. */
+export const LEAF_KEY_BITS = 2048;
+/** Version directories kept per workload, so a reader that resolved `current` just before a swap still finds its files. */
+export const VERSIONS_KEPT = 3;
+
+/** A compact, sortable version name: the issue time to the millisecond and the serial's start. */
+export function versionName(now: Date, serial: string): string {
+  return `${now.toISOString().replace(/[-:.]/g, '')}-${serial.slice(0, 8)}`;
+}
+
+/**
+ * Issues a new leaf for `workload` under the loaded intermediate and swaps `current` to it. The
+ * version directory is complete before the swap, so `current` is never half-written.
+ */
+export async function issueLeaf(layout: PkiLayout, spec: PkiSpec, ca: LoadedCa, workload: Workload, now: Date, ttlMs = workload.ttlMs): Promise<CertInfo> {
+  const keys = await generateRsaKey(LEAF_KEY_BITS);
+  const leafPem = buildLeafCert({
+    workload: workload.name,
+    kind: workload.kind,
+    spiffeId: workload.spiffeId,
+    trustDomain: spec.trustDomain,
+    dns: workload.dns,
+    ip: workload.ip,
+    keys,
+    issuer: ca.issuer(),
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(now.getTime() + ttlMs),
+  });
+  const info = certInfo(parseCertFile(leafPem, `${workload.name} leaf`)[0]!);
+  const dir = layout.workloadDir(workload.name);
+  const version = versionName(now, info.serial);
+  await writeVersionDir(dir, version, [
+    { name: 'cert.pem', data: leafPem + ca.intermediatePem, mode: PUBLIC_MODE },
+    { name: 'key.pem', data: keys.privatePem, mode: PRIVATE_MODE },
+    { name: 'ca.pem', data: ca.bundlePem, mode: PUBLIC_MODE },
+  ]);
+  await swapSymlink(join(dir, 'current'), version);
+  await pruneVersions(dir, VERSIONS_KEPT);
+  return info;
+}

@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import forge from 'node-forge';
+import type { KeyPair } from './keys.js';
+
+const { pki, asn1 } = forge;
+// Present in node-forge's util but missing from its type definitions.
+const bytesFromIP = (ip: string): string | null => (forge.util as unknown as { bytesFromIP(ip: string): string | null }).bytesFromIP(ip);
+
+/** id-ce-nameConstraints (RFC 5280 4.2.1.10); forge maps only the OID to the name, not back. */
+const ID_CE_NAME_CONSTRAINTS = '2.5.29.30';
+
+/** What a leaf may do: edges and services serve and call; clients only call. */
+export type WorkloadKind = 'edge' | 'svc' | 'client';
+
+/** A CA as the issuer of further certificates: its certificate and private key in forge form. */
+export interface Issuer {
+  readonly cert: forge.pki.Certificate;
+  readonly key: forge.pki.rsa.PrivateKey;
+}
+
+interface Validity {
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/**
+ * A random positive 128-bit serial, DER-minimal: the first byte is never zero, and a 0x00 is
+ * prepended when the top bit is set so that the INTEGER stays positive (RFC 5280 4.1.2.2).
+ */
+export function randomSerialHex(): string {
+  let bytes = randomBytes(16);
+  while (bytes[0] === 0) bytes = randomBytes(16);
+  const hex = bytes.toString('hex');
+  return (bytes[0] ?? 0) >= 0x80 ? `00${hex}` : hex;
+}
+
+/** Signs the self-signed root CA certificate (CA:TRUE, keyCertSign + cRLSign). */
+export function buildRootCert(opts: Validity & { commonName: string; trustDomain: string; keys: KeyPair }): string {
+  const cert = baseCert(opts.keys, opts);
+  const name = [
+    { name: 'organizationName', value: opts.trustDomain },
+    { name: 'commonName', value: opts.commonName },
+  ];
+  cert.setSubject(name);
+  cert.setIssuer(name);
+  const ski = cert.generateSubjectKeyIdentifier().getBytes();
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier', subjectKeyIdentifier: forge.util.bytesToHex(ski) },
+  ]);
+  cert.sign(opts.keys.forgePrivate, forge.md.sha256.create());
+  return pki.certificateToPem(cert);
+}
+
+/**
+ * Signs the intermediate CA: pathLen 0 (it may sign only leaves) and name constraints that permit
+ * only `spiffe://<trust domain>` URIs and the stack's own DNS names and IP ranges.
+ */
+export function buildIntermediateCert(
+  opts: Validity & {
+    commonName: string;
+    trustDomain: string;
+    keys: KeyPair;
+    root: Issuer;
+    permittedDns: readonly string[];
+    permittedIp: readonly string[];
+  },
+): string {
+  const cert = baseCert(opts.keys, opts);
+  cert.setSubject([
+    { name: 'organizationName', value: opts.trustDomain },
+    { name: 'commonName', value: opts.commonName },
+  ]);
+  cert.setIssuer(opts.root.cert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    {
+      id: ID_CE_NAME_CONSTRAINTS,
+      critical: true,
+      value: nameConstraints(opts.trustDomain, opts.permittedDns, opts.permittedIp),
+    },
+    { name: 'subjectKeyIdentifier', subjectKeyIdentifier: forge.util.bytesToHex(cert.generateSubjectKeyIdentifier().getBytes()) },
+    { name: 'authorityKeyIdentifier', keyIdentifier: opts.root.cert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(opts.root.key, forge.md.sha256.create());
+  return pki.certificateToPem(cert);
+}
+
+/**
+ * Signs a workload leaf: exactly one URI SAN (the SPIFFE ID) plus its DNS and IP SANs, CA:FALSE,
+ * and the EKU of its kind.
+ */
+export function buildLeafCert(
+  opts: Validity & {
+    workload: string;
+    kind: WorkloadKind;
+    spiffeId: string;
+    trustDomain: string;
+    dns: readonly string[];
+    ip: readonly string[];
+    keys: KeyPair;
+    issuer: Issuer;
+  },
+): string {
+  const cert = baseCert(opts.keys, opts);
+  cert.setSubject([
+    { name: 'organizationName', value: opts.trustDomain },
+    { name: 'organizationalUnitName', value: opts.kind },
+    { name: 'commonName', value: opts.workload },
+  ]);
+  cert.setIssuer(opts.issuer.cert.subject.attributes);
+  const altNames = [
+    { type: 6, value: opts.spiffeId },
+    ...opts.dns.map((value) => ({ type: 2, value })),
+    ...opts.ip.map((ip) => ({ type: 7, ip })),
+  ];
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: opts.kind !== 'client', clientAuth: true },
+    { name: 'subjectAltName', altNames },
+    { name: 'subjectKeyIdentifier', subjectKeyIdentifier: forge.util.bytesToHex(cert.generateSubjectKeyIdentifier().getBytes()) },
+    { name: 'authorityKeyIdentifier', keyIdentifier: opts.issuer.cert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(opts.issuer.key, forge.md.sha256.create());
+  return pki.certificateToPem(cert);
+}
+
+/** Parses a CA certificate and key from PEM into the forge form used for signing. */
+export function issuerFromPem(certPem: string, keyPem: string): Issuer {
+  return { cert: pki.certificateFromPem(certPem), key: pki.privateKeyFromPem(keyPem) };
+}
+
+function baseCert(keys: KeyPair, validity: Validity): forge.pki.Certificate {
+  const cert = pki.createCertificate();
+  cert.publicKey = keys.forgePublic;
+  cert.serialNumber = randomSerialHex();
+  cert.validity.notBefore = validity.notBefore;
+  cert.validity.notAfter = validity.notAfter;
+  return cert;
+}
+
+/**
+ * NameConstraints ::= SEQUENCE { permittedSubtrees [0] GeneralSubtrees }. node-forge writes no
+ * nameConstraints of its own, so the value is assembled here with forge's ASN.1 builder. A URI
+ * constraint names a host (RFC 5280 4.2.1.10), so `zt.local` permits `spiffe://zt.local/...`.
+ */
+function nameConstraints(trustDomain: string, dns: readonly string[], ips: readonly string[]): forge.asn1.Asn1 {
+  const subtree = (tag: number, value: string): forge.asn1.Asn1 =>
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+      asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag, false, value),
+    ]);
+  const subtrees = [
+    subtree(6, trustDomain),
+    ...dns.map((name) => subtree(2, name)),
+    ...ips.map((cidr) => subtree(7, cidrToBytes(cidr))),
+  ];
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, subtrees),
+  ]);
+}
+
+/** `127.0.0.0/8` -> address bytes followed by mask bytes, as an iPAddress name constraint wants. */
+export function cidrToBytes(cidr: string): string {
+  const [address, bitsText] = cidr.split('/');
+  const addressBytes = address === undefined ? null : bytesFromIP(address);
+  const bits = Number(bitsText);
+  if (addressBytes === null || addressBytes === undefined || !Number.isInteger(bits) || bits < 0 || bits > addressBytes.length * 8) {
+    throw new Error(`invalid CIDR ${JSON.stringify(cidr)}`);
+  }
+  let mask = '';
+  for (let i = 0; i < addressBytes.length; i++) {
+    const take = Math.max(0, Math.min(8, bits - i * 8));
+    mask += String.fromCharCode((0xff << (8 - take)) & 0xff);
+  }
+  let masked = '';
+  for (let i = 0; i < addressBytes.length; i++) masked += String.fromCharCode(addressBytes.charCodeAt(i) & mask.charCodeAt(i));
+  return masked + mask;
+}
