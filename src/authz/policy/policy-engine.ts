@@ -1,0 +1,159 @@
+/**
+ * The seam between the policy service and its Rego policy: what goes in, what comes out, and the
+ * rule that anything the policy returns which does not fit the contract becomes a deny.
+ */
+import { z } from 'zod';
+import { REASONS } from '../../shared/errors.js';
+
+/** The wasm entrypoint, `package zt.authz` rule `decision`. */
+export const POLICY_ENTRYPOINT = 'zt/authz/decision';
+
+/**
+ * Verified JWT claims as the policy reads them. The service has already checked iss, aud, exp and
+ * nbf; unknown claims pass through untouched.
+ */
+export const ClaimsSchema = z.looseObject({
+  sub: z.string(),
+  tenant: z.string().optional(),
+  roles: z.array(z.string()).optional(),
+  region: z.string().optional(),
+  tier: z.string().optional(),
+  iss: z.string().optional(),
+  aud: z.union([z.string(), z.array(z.string())]).optional(),
+  exp: z.number().optional(),
+  nbf: z.number().optional(),
+  iat: z.number().optional(),
+});
+export type Claims = z.infer<typeof ClaimsSchema>;
+
+/** A workload identity, read from a certificate's SPIFFE ID and never from a client-set header. */
+const IdentitySchema = z.object({
+  spiffe_id: z.string(),
+  region: z.string(),
+  kind: z.string(),
+  name: z.string(),
+});
+
+/**
+ * Everything the policy decides on (DESIGN.md, "Policy"). `path` is the client's path without the
+ * `/check` prefix and without the query; `segments` is that path split on `/` with empty parts
+ * dropped. The policy refuses a request whose segments disagree with its path.
+ */
+export const PolicyInputSchema = z.object({
+  request: z.object({
+    method: z.string(),
+    path: z.string(),
+    segments: z.array(z.string()),
+    query: z.record(z.string(), z.union([z.string(), z.array(z.string())])),
+    headers: z.record(z.string(), z.string()),
+    id: z.string(),
+  }),
+  edge: z.object({ spiffe_id: z.string(), region: z.string() }),
+  source: IdentitySchema.nullable(),
+  token: z.object({ claims: ClaimsSchema }).nullable(),
+  now_ms: z.number().int(),
+});
+export type PolicyInput = z.infer<typeof PolicyInputSchema>;
+
+const positive = z.number().positive().finite();
+
+/** One token bucket the service must charge, all of a request's buckets or none. */
+export const LimitSchema = z.object({
+  name: z.string().min(1),
+  key: z.string().min(1),
+  capacity: positive,
+  refill_per_s: positive,
+  cost: positive,
+});
+export type Limit = z.infer<typeof LimitSchema>;
+
+/** The headers an allow must hand the rating API; it trusts them from edges only. */
+export const UPSTREAM_HEADERS = ['x-zt-subject', 'x-zt-tenant', 'x-zt-roles', 'x-zt-client'] as const;
+
+// The policy may only set x-zt-* headers, with values Node would accept (its own header check), so
+// a strange claim becomes a deny here rather than a throw in the middle of a response.
+const headerName = z.string().regex(/^x-zt-[a-z0-9-]+$/);
+const headerValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/);
+
+/**
+ * The policy's answer. Beyond the field types it must be self-consistent: an allow is 200
+ * `allowed` with every upstream header; a deny is 401 or 403 with a deny reason, no limits and no
+ * upstream headers.
+ */
+export const PolicyDecisionSchema = z
+  .object({
+    allow: z.boolean(),
+    status: z.number().int(),
+    reason: z.enum(REASONS),
+    limits: z.array(LimitSchema),
+    upstream_headers: z.record(headerName, headerValue),
+  })
+  .superRefine((d, ctx) => {
+    if (d.allow) {
+      if (d.status !== 200 || d.reason !== 'allowed') {
+        ctx.addIssue({ code: 'custom', message: `an allow must be 200 allowed, not ${d.status} ${d.reason}` });
+      }
+      const missing = UPSTREAM_HEADERS.filter((h) => d.upstream_headers[h] === undefined);
+      if (missing.length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['upstream_headers'], message: `an allow lacks ${missing.join(', ')}` });
+      }
+      return;
+    }
+    if (d.status !== 401 && d.status !== 403) {
+      ctx.addIssue({ code: 'custom', path: ['status'], message: `a deny must be 401 or 403, not ${d.status}` });
+    }
+    if (d.reason === 'allowed') ctx.addIssue({ code: 'custom', path: ['reason'], message: 'a deny cannot be allowed' });
+    if (d.limits.length > 0) ctx.addIssue({ code: 'custom', path: ['limits'], message: 'a deny charges no buckets' });
+    if (Object.keys(d.upstream_headers).length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['upstream_headers'], message: 'a deny forwards no headers' });
+    }
+  });
+export type PolicyDecision = z.infer<typeof PolicyDecisionSchema>;
+
+/** Evaluates the policy for one request. Never throws and never allows on an error. */
+export interface PolicyEngine {
+  evaluate(input: PolicyInput): PolicyDecision;
+}
+
+/** Called with the cause whenever an evaluation ends in `policy_error`, so the service can log it. */
+export type PolicyErrorListener = (cause: unknown) => void;
+
+/** The deny that stands in for any evaluation that failed or returned something off-contract. */
+export function policyErrorDecision(): PolicyDecision {
+  return { allow: false, status: 403, reason: 'policy_error', limits: [], upstream_headers: {} };
+}
+
+// opa-wasm answers with a result set: one element per solution, each `{result}`. The decision rule
+// is complete, so anything but exactly one solution is a broken build.
+const ResultSetSchema = z.array(z.object({ result: z.unknown() })).length(1);
+
+/** Why a raw result set was refused, in one line: the first few zod issues with their paths. */
+export class PolicyOutputError extends Error {
+  constructor(readonly issues: readonly z.core.$ZodIssue[]) {
+    super(
+      `policy output is off-contract: ${issues
+        .slice(0, 3)
+        .map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`)
+        .join('; ')}`,
+    );
+    this.name = 'PolicyOutputError';
+  }
+}
+
+/**
+ * Turns what opa-wasm's `evaluate` returned into a decision, or into the `policy_error` deny (and a
+ * call to `onError`) when it is not exactly one decision that fits the contract.
+ */
+export function decisionFromResultSet(resultSet: unknown, onError?: PolicyErrorListener): PolicyDecision {
+  const set = ResultSetSchema.safeParse(resultSet);
+  if (!set.success) {
+    onError?.(new PolicyOutputError(set.error.issues));
+    return policyErrorDecision();
+  }
+  const decision = PolicyDecisionSchema.safeParse(set.data[0]?.result);
+  if (!decision.success) {
+    onError?.(new PolicyOutputError(decision.error.issues));
+    return policyErrorDecision();
+  }
+  return decision.data;
+}
