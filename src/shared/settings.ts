@@ -32,6 +32,7 @@ export const SETTINGS = [
   { name: 'RATING_URL', default: undefined, meaning: 'Where an edge forwards allowed requests, e.g. https://127.0.0.1:7443 (required for the edge).', services: ['edge'] },
   { name: 'REDIS_URL', default: undefined, meaning: 'Redis for token buckets and ratings; unset means the in-memory stores.', services: ['authz', 'rating', 'stack'] },
   { name: 'RATE_LIMIT_FAILURE_MODE', default: 'local', meaning: 'When Redis fails: `local` (in-process buckets), `open` (allow) or `closed` (503).', services: ['authz'] },
+  { name: 'RATE_LIMIT_REDIS_TIMEOUT_MS', default: '50', meaning: 'Redis command timeout for token buckets; past it the failure mode decides.', services: ['authz'] },
   { name: 'JWT_ISSUER', default: 'https://idp.zt.local', meaning: 'Required `iss` of every token.', services: ['authz', 'pki'] },
   { name: 'JWT_AUDIENCE', default: 'rating-api', meaning: 'Required `aud` of every token.', services: ['authz', 'pki'] },
   { name: 'JWT_ALGORITHMS', default: 'ES256', meaning: 'Comma-separated allow-list of JWS algorithms; `none` and HS* are refused.', services: ['authz'] },
