@@ -56,7 +56,10 @@ describe('PKI commands on bad input', function () {
   it('names a corrupted cert.pem in pki status and exits 1', async function () {
     const file = await realpath(pki.layout.certFile('rating-api'));
     const pem = await readFile(file, 'utf8');
-    await writeFile(file, pem.replace(/[A-Za-z]{40}/, 'x'.repeat(40)));
+    // Overwrite one whole base64 line inside the leaf: it still parses as PEM, the DER does not.
+    const lines = pem.split('\n');
+    lines[5] = 'A'.repeat(lines[5]?.length ?? 64);
+    await writeFile(file, lines.join('\n'));
     await expectFailureLeavingTree(() => runScript('pki', ['status'], env), new RegExp(`rating-api: ${file} is not a valid certificate`));
     await assertStillValid(['rating-api']);
   });
