@@ -1,0 +1,99 @@
+import { Router, type Request, type Response } from 'express';
+import type { Logger } from '../shared/logger.js';
+import { checkRole, checkTenant } from './access.js';
+import { asScore, viewOf } from './aggregate.js';
+import { callerFrom, type Caller } from './caller.js';
+import { methodNotAllowed } from './error-handler.js';
+import { readJsonBody } from './json-body.js';
+import { ratingError } from './rating-errors.js';
+import type { ItemKey, RatingStore, StoredRating } from './rating-store.js';
+import { requestIdOf } from './request-id.js';
+import { itemParamsSchema, parseOrReject, ratingBodySchema, userParamsSchema } from './validation.js';
+
+export const RATINGS_PATH = '/v1/tenants/:tenant/items/:item/ratings';
+export const USER_RATING_PATH = '/v1/tenants/:tenant/items/:item/ratings/:user';
+
+export interface RatingRoutesDeps {
+  readonly store: RatingStore;
+  readonly logger: Logger;
+}
+
+/**
+ * The rating endpoints. Each handler goes through the same steps in the same order, so the answer
+ * to a request with several faults is predictable: caller (401), path (400), tenant (403), role
+ * (403), body (415/413/400), store (503). The body is read only after the caller is authorised.
+ */
+export function ratingRoutes({ store, logger }: RatingRoutesDeps): Router {
+  const router = Router({ caseSensitive: true, strict: true });
+
+  router
+    .route(RATINGS_PATH)
+    .get(async (req, res) => {
+      const { params } = authorise(req, 'read');
+      const aggregate = await store.aggregate(params);
+      res.json({ item: params.item, ...viewOf(aggregate) });
+    })
+    .post(async (req, res) => {
+      const { caller, params } = authorise(req, 'write');
+      const body = parseOrReject(ratingBodySchema, await readJsonBody(req, res));
+      const score = asScore(body.score);
+      if (score === undefined) throw ratingError('invalid_request');
+      const rating: StoredRating = body.comment === undefined ? { score } : { score, comment: body.comment };
+      const outcome = await store.put(params, caller.subject, rating);
+      const replaced = outcome.previousScore === undefined ? {} : { previous_score: outcome.previousScore };
+      const { tenant, item } = params;
+      logger.info({ request_id: requestIdOf(req), tenant, item, subject: caller.subject, score, created: outcome.created, ...replaced }, 'rating_written');
+      res.status(outcome.created ? 201 : 200).json({
+        item: params.item,
+        user: caller.subject,
+        score,
+        ...(rating.comment === undefined ? {} : { comment: rating.comment }),
+        created: outcome.created,
+        aggregate: viewOf(outcome.aggregate),
+      });
+    })
+    .all(methodNotAllowed(['GET', 'HEAD', 'POST']));
+
+  router
+    .route(USER_RATING_PATH)
+    .delete(async (req, res) => {
+      const { caller, params } = authoriseDelete(req);
+      const outcome = await store.remove(params, params.user);
+      if (!outcome.deleted) throw ratingError('not_found');
+      logger.info({ request_id: requestIdOf(req), tenant: params.tenant, item: params.item, subject: caller.subject, user: params.user }, 'rating_deleted');
+      res.status(204).end();
+    })
+    .all(methodNotAllowed(['DELETE']));
+
+  return router;
+}
+
+/** The caller, the validated path and the access checks of a read or write, in that order. */
+function authorise(req: Request, kind: 'read' | 'write'): { caller: Caller; params: ItemKey } {
+  const caller = callerFrom(req.headers);
+  const params = parseOrReject(itemParamsSchema, req.params);
+  checkTenant(caller, params.tenant);
+  checkRole(caller, { kind });
+  return { caller, params };
+}
+
+/** The same for a delete, whose path also names the user whose rating goes. */
+function authoriseDelete(req: Request): { caller: Caller; params: ItemKey & { user: string } } {
+  const caller = callerFrom(req.headers);
+  const params = parseOrReject(userParamsSchema, req.params);
+  checkTenant(caller, params.tenant);
+  checkRole(caller, { kind: 'delete', user: params.user });
+  return { caller, params };
+}
+
+/** `GET /healthz` on the mTLS listener, for an edge's upstream health checks. */
+export function healthRoutes(): Router {
+  const router = Router({ caseSensitive: true, strict: true });
+  router
+    .route('/healthz')
+    .get((_req: Request, res: Response) => {
+      res.json({ status: 'ok' });
+    })
+    .all(methodNotAllowed(['GET', 'HEAD']));
+  return router;
+}

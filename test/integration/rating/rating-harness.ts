@@ -1,0 +1,130 @@
+/**
+ * Runs the rating app over real mTLS for a test: an HTTPS server on 127.0.0.1 port 0 with the test
+ * PKI's rating-api certificate, and requests made with the certificate of whichever workload a
+ * test speaks as (an edge, a client, another service).
+ */
+import { Agent, type Server } from 'node:https';
+import { Writable } from 'node:stream';
+import request from 'supertest';
+import { buildApp } from '../../../src/rating/app.js';
+import type { RatingStore } from '../../../src/rating/rating-store.js';
+import { createMtlsServer } from '../../../src/rating/server.js';
+import { closeServer, listen } from '../../../src/shared/listen.js';
+import { createLogger } from '../../../src/shared/logger.js';
+import type { TestPki } from '../../helpers/given-pki.js';
+
+export type Pem = { cert: string; key: string; ca: string };
+
+/** Log lines a test can read back, parsed from pino's JSON output. */
+export interface CapturedLogs {
+  readonly destination: Writable;
+  lines(): Record<string, unknown>[];
+  withMsg(msg: string): Record<string, unknown>[];
+}
+
+export function captureLogs(): CapturedLogs {
+  const raw: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer | string, _enc, done) {
+      raw.push(chunk.toString());
+      done();
+    },
+  });
+  const lines = (): Record<string, unknown>[] =>
+    raw
+      .join('')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { destination, lines, withMsg: (msg) => lines().filter((l) => l.msg === msg) };
+}
+
+/** The `x-zt-*` headers authz hands to the edge for a caller. */
+export interface CallerHeaders {
+  readonly subject?: string;
+  readonly tenant?: string;
+  readonly roles?: string;
+  readonly client?: string;
+}
+
+export function ztHeaders(caller: CallerHeaders): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (caller.subject !== undefined) h['x-zt-subject'] = caller.subject;
+  if (caller.tenant !== undefined) h['x-zt-tenant'] = caller.tenant;
+  if (caller.roles !== undefined) h['x-zt-roles'] = caller.roles;
+  if (caller.client !== undefined) h['x-zt-client'] = caller.client;
+  return h;
+}
+
+/** Demo callers, as authz describes them. */
+export const ALICE: CallerHeaders = { subject: 'alice', tenant: 'acme', roles: 'rater', client: 'spiffe://zt.local/us-east/client/alice' };
+export const MODERATOR: CallerHeaders = { subject: 'mod', tenant: 'acme', roles: 'viewer,moderator', client: 'spiffe://zt.local/us-east/client/mod' };
+export const ADMIN: CallerHeaders = { subject: 'ops', tenant: '', roles: 'platform_admin', client: 'spiffe://zt.local/eu-central/client/ops' };
+
+/** A running app with its store, its logs and a way to speak to it as a given workload. */
+export interface RunningApi {
+  readonly port: number;
+  readonly store: RatingStore;
+  readonly logs: CapturedLogs;
+  /** A supertest client that presents `workload`'s certificate (default `edge-us-east`). */
+  as(workload?: string): WorkloadClient;
+  close(): Promise<void>;
+}
+
+export interface WorkloadClient {
+  get(path: string): request.Test;
+  post(path: string): request.Test;
+  put(path: string): request.Test;
+  patch(path: string): request.Test;
+  delete(path: string): request.Test;
+  options(path: string): request.Test;
+  head(path: string): request.Test;
+}
+
+/** Starts `buildApp` over mTLS on a free port with the given store. */
+export async function startApi(pki: TestPki, store: RatingStore, trustDomain = 'zt.local'): Promise<RunningApi> {
+  const logs = captureLogs();
+  const logger = createLogger('rating', { level: 'debug', destination: logs.destination });
+  const server: Server = createMtlsServer(buildApp({ trustDomain }, { store, logger }), { ...(await pki.tls('rating-api')), serial: '' });
+  const port = await listen(server, { host: '127.0.0.1', port: 0 });
+  const base = `https://127.0.0.1:${port}`;
+  const agents: Agent[] = [];
+  const clients = new Map<string, WorkloadClient>();
+  const pems = new Map<string, Pem>();
+  for (const w of ['edge-us-east', 'edge-eu-central', 'client-alice', 'client-bob', 'authz', 'rating-api']) pems.set(w, await pki.tls(w));
+  return {
+    port,
+    store,
+    logs,
+    as(workload = 'edge-us-east') {
+      const known = clients.get(workload);
+      if (known) return known;
+      const pem = pems.get(workload);
+      if (!pem) throw new Error(`no test material for ${workload}`);
+      // Keep-alive so that a test making many requests does not pay a handshake for each.
+      const agent = new Agent({ keepAlive: true, maxSockets: 64, ...pem });
+      agents.push(agent);
+      const wrap = (t: request.Test): request.Test => t.agent(agent).ca(pem.ca).cert(pem.cert).key(pem.key);
+      const client: WorkloadClient = {
+        get: (p) => wrap(request(base).get(p)),
+        post: (p) => wrap(request(base).post(p)),
+        put: (p) => wrap(request(base).put(p)),
+        patch: (p) => wrap(request(base).patch(p)),
+        delete: (p) => wrap(request(base).delete(p)),
+        options: (p) => wrap(request(base).options(p)),
+        head: (p) => wrap(request(base).head(p)),
+      };
+      clients.set(workload, client);
+      return client;
+    },
+    async close() {
+      for (const a of agents) a.destroy();
+      await closeServer(server);
+    },
+  };
+}
+
+/** `/v1/tenants/<tenant>/items/<item>/ratings[/<user>]` */
+export function ratingsPath(tenant: string, item: string, user?: string): string {
+  return `/v1/tenants/${tenant}/items/${item}/ratings${user === undefined ? '' : `/${user}`}`;
+}

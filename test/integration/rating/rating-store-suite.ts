@@ -1,0 +1,115 @@
+/**
+ * The behaviour every RatingStore must show, run against each store by its own test file. The
+ * harness gives the suite fresh stores over one shared, empty state: with Redis, several clients
+ * (as several API replicas would be); with memory, the one instance.
+ */
+import assert from 'node:assert/strict';
+import { emptyAggregate, type Aggregate, type Score } from '../../../src/rating/aggregate.js';
+import type { ItemKey, RatingStore } from '../../../src/rating/rating-store.js';
+
+export interface RatingStoreHarness {
+  /** A ready store over the shared state; the harness closes it after the test. */
+  open(): Promise<RatingStore>;
+}
+
+const I1: ItemKey = { tenant: 'acme', item: 'i1' };
+
+/** The aggregate recomputed from the stored per-user ratings: what the stored totals must equal. */
+async function recomputed(store: RatingStore, key: ItemKey, users: readonly string[]): Promise<Aggregate> {
+  const agg = { count: 0, sum: 0, histogram: { ...emptyAggregate().histogram } };
+  for (const u of users) {
+    const r = await store.get(key, u);
+    if (r === undefined) continue;
+    agg.count += 1;
+    agg.sum += r.score;
+    agg.histogram[r.score] += 1;
+  }
+  return agg;
+}
+
+/** A deterministic pseudo-random sequence, so a failure can be replayed. */
+function lcg(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    return x / 2 ** 31;
+  };
+}
+
+/** Registers the shared store tests. */
+export function behavesLikeARatingStore(harness: () => RatingStoreHarness): void {
+  it('creates, then replaces, reporting the replaced score and the aggregate after each write', async () => {
+    const store = await harness().open();
+    const first = await store.put(I1, 'alice', { score: 2, comment: 'meh' });
+    assert.deepEqual(first, { created: true, aggregate: { count: 1, sum: 2, histogram: { '1': 0, '2': 1, '3': 0, '4': 0, '5': 0 } } });
+    const second = await store.put(I1, 'alice', { score: 5 });
+    assert.deepEqual(second, { created: false, previousScore: 2, aggregate: { count: 1, sum: 5, histogram: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 1 } } });
+    assert.deepEqual(await store.get(I1, 'alice'), { score: 5 });
+  });
+
+  it('keeps the comment with the rating', async () => {
+    const store = await harness().open();
+    await store.put(I1, 'alice', { score: 3, comment: 'ünïcödé "quoted" \\ and\nnewline' });
+    assert.deepEqual(await store.get(I1, 'alice'), { score: 3, comment: 'ünïcödé "quoted" \\ and\nnewline' });
+  });
+
+  it('removes a rating and its score from the aggregate, and reports a missing one without changing anything', async () => {
+    const store = await harness().open();
+    await store.put(I1, 'alice', { score: 1 });
+    await store.put(I1, 'bob', { score: 4 });
+    assert.deepEqual(await store.remove(I1, 'carol'), { deleted: false, aggregate: { count: 2, sum: 5, histogram: { '1': 1, '2': 0, '3': 0, '4': 1, '5': 0 } } });
+    assert.deepEqual(await store.remove(I1, 'alice'), { deleted: true, aggregate: { count: 1, sum: 4, histogram: { '1': 0, '2': 0, '3': 0, '4': 1, '5': 0 } } });
+    assert.equal(await store.get(I1, 'alice'), undefined);
+    assert.deepEqual(await store.remove(I1, 'bob'), { deleted: true, aggregate: emptyAggregate() });
+    assert.deepEqual(await store.aggregate(I1), emptyAggregate());
+  });
+
+  it('answers an unknown item with an empty aggregate and an unknown user with undefined', async () => {
+    const store = await harness().open();
+    assert.deepEqual(await store.aggregate({ tenant: 'acme', item: 'nothing' }), emptyAggregate());
+    assert.equal(await store.get(I1, 'nobody'), undefined);
+    assert.deepEqual(await store.remove({ tenant: 'acme', item: 'nothing' }, 'nobody'), { deleted: false, aggregate: emptyAggregate() });
+  });
+
+  it('keeps the same item id in two tenants apart', async () => {
+    const store = await harness().open();
+    await store.put({ tenant: 'acme', item: 'x' }, 'alice', { score: 5 });
+    await store.put({ tenant: 'globex', item: 'x' }, 'alice', { score: 1 });
+    assert.equal((await store.aggregate({ tenant: 'acme', item: 'x' })).sum, 5);
+    assert.equal((await store.aggregate({ tenant: 'globex', item: 'x' })).sum, 1);
+  });
+
+  it('keeps the totals equal to the stored ratings under 600 concurrent creates, replaces and removes from 4 clients', async () => {
+    const h = harness();
+    const clients = await Promise.all([h.open(), h.open(), h.open(), h.open()]);
+    const users = Array.from({ length: 40 }, (_, i) => `u${i}`);
+    const rnd = lcg(42);
+    const ops: Promise<unknown>[] = [];
+    let removes = 0;
+    for (let i = 0; i < 600; i++) {
+      const store = clients[i % clients.length]!;
+      const user = users[Math.floor(rnd() * users.length)]!;
+      if (rnd() < 0.2) {
+        removes++;
+        ops.push(store.remove(I1, user));
+      } else {
+        ops.push(store.put(I1, user, { score: (Math.floor(rnd() * 5) + 1) as Score }));
+      }
+    }
+    await Promise.all(ops);
+    assert.ok(removes > 50, 'the mix holds removes');
+    const totals = await clients[0].aggregate(I1);
+    assert.deepEqual(totals, await recomputed(clients[0], I1, users));
+    assert.ok(totals.count > 0);
+  });
+
+  it('reports exactly one create when 30 clients write the same user at once', async () => {
+    const h = harness();
+    const clients = await Promise.all([h.open(), h.open(), h.open()]);
+    const outcomes = await Promise.all(Array.from({ length: 30 }, (_, i) => clients[i % 3]!.put(I1, 'alice', { score: ((i % 5) + 1) as Score })));
+    assert.equal(outcomes.filter((o) => o.created).length, 1);
+    const agg = await clients[0].aggregate(I1);
+    assert.equal(agg.count, 1);
+    assert.equal(agg.sum, (await clients[0].get(I1, 'alice'))?.score);
+  });
+}

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { RedisRatingStore } from '../../../src/rating/rating-store-redis.js';
+import { givenPki, type TestPki } from '../../helpers/given-pki.js';
+import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
+import { bodyOf, errorBody, writeBody } from './response-shapes.js';
+import { waitFor } from './wait-for.js';
+import { behavesLikeTheRatingApi } from './rating-api-suite.js';
+import { ALICE, ratingsPath, startApi, ztHeaders, type RunningApi } from './rating-harness.js';
+
+describe('rating API over mTLS with the Redis store', () => {
+  let pki: TestPki;
+  let redis: GivenRedis;
+  let admin: Redis;
+
+  before(async () => {
+    [pki, redis] = await Promise.all([givenPki(), givenRedis()]);
+    admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  });
+  after(async () => {
+    admin.disconnect();
+    await redis.stop();
+    await pki.cleanup();
+  });
+  beforeEach(() => redis.flush());
+
+  async function openRedisApi(): Promise<RunningApi> {
+    const store = new RedisRatingStore({ url: redis.url });
+    await waitFor('the store to connect', () => (store.isReady() ? true : undefined));
+    const api = await startApi(pki, store);
+    return {
+      ...api,
+      async close() {
+        await api.close();
+        await store.close();
+      },
+    };
+  }
+
+  behavesLikeTheRatingApi(() => ({
+    pki: () => pki,
+    open: openRedisApi,
+    storedRecords: () => admin.dbsize(),
+  }));
+
+  describe('when Redis fails', () => {
+    let api: RunningApi | undefined;
+    afterEach(async () => {
+      await api?.close();
+      api = undefined;
+    });
+
+    it('answers 503 unavailable without library text while Redis is down, and works again once it is back', async () => {
+      api = await openRedisApi();
+      const path = ratingsPath('acme', 'i1');
+      await redis.kill();
+      await waitFor('the store to notice', () => (api?.store.isReady() ? undefined : true));
+      const write = await api.as().post(path).set(ztHeaders(ALICE)).send({ score: 5 });
+      assert.equal(write.status, 503);
+      assert.deepEqual(bodyOf(errorBody, write), { error: 'unavailable', request_id: write.headers['x-request-id'] });
+      assert.doesNotMatch(write.text, /redis|ECONN|stream|connection/i);
+      const read = await api.as().get(path).set(ztHeaders(ALICE));
+      assert.equal(read.status, 503);
+      assert.equal(bodyOf(errorBody, read).error, 'unavailable');
+      const logged = api.logs.withMsg('request_failed');
+      assert.equal(logged.length, 2);
+      assert.equal(logged[0]?.code, 'unavailable');
+
+      await redis.restart();
+      await waitFor('the store to reconnect', () => (api?.store.isReady() ? true : undefined));
+      const again = await api.as().post(path).set(ztHeaders(ALICE)).send({ score: 5 });
+      assert.equal(again.status, 201);
+      assert.equal(bodyOf(writeBody, again).aggregate.count, 1, 'the write refused during the outage was not stored');
+    });
+  });
+});

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { RedisRatingStore } from '../../../src/rating/rating-store-redis.js';
+import { AppError } from '../../../src/shared/errors.js';
+import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
+import { behavesLikeARatingStore } from './rating-store-suite.js';
+import { waitFor } from './wait-for.js';
+
+describe('RedisRatingStore', () => {
+  let redis: GivenRedis;
+  let admin: Redis;
+  const opened: RedisRatingStore[] = [];
+  const I1 = { tenant: 'acme', item: 'i1' };
+
+  before(async () => {
+    redis = await givenRedis();
+    admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  });
+  after(async () => {
+    admin.disconnect();
+    await redis.stop();
+  });
+  beforeEach(() => redis.flush());
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+  });
+
+  async function open(): Promise<RedisRatingStore> {
+    const store = new RedisRatingStore({ url: redis.url });
+    opened.push(store);
+    await waitFor('the store to connect', () => (store.isReady() ? true : undefined));
+    return store;
+  }
+
+  function isUnavailable(err: unknown): boolean {
+    return err instanceof AppError && err.code === 'unavailable' && err.status === 503;
+  }
+
+  behavesLikeARatingStore(() => ({ open }));
+
+  it('keeps a rating as JSON in zt:rating:<tenant>:<item>:users and the totals in :agg', async () => {
+    const store = await open();
+    await store.put(I1, 'alice', { score: 4, comment: 'ok' });
+    await store.put(I1, 'bob', { score: 2 });
+    assert.deepEqual((await admin.keys('*')).sort(), ['zt:rating:acme:i1:agg', 'zt:rating:acme:i1:users']);
+    assert.deepEqual(JSON.parse((await admin.hget('zt:rating:acme:i1:users', 'alice')) ?? ''), { score: 4, comment: 'ok' });
+    // HINCRBY creates a histogram field on first use; a missing one reads as 0.
+    assert.deepEqual(await admin.hgetall('zt:rating:acme:i1:agg'), { count: '2', sum: '6', '2': '1', '4': '1' });
+  });
+
+  it('removes both keys when the last rating of an item goes', async () => {
+    const store = await open();
+    await store.put(I1, 'alice', { score: 4 });
+    await store.remove(I1, 'alice');
+    assert.equal(await admin.dbsize(), 0);
+  });
+
+  it('fails a write over a corrupt stored rating with unavailable and changes nothing', async () => {
+    const store = await open();
+    await store.put(I1, 'bob', { score: 2 });
+    await admin.hset('zt:rating:acme:i1:users', 'alice', 'not json');
+    const before = await admin.hgetall('zt:rating:acme:i1:agg');
+    await assert.rejects(store.put(I1, 'alice', { score: 5 }), isUnavailable);
+    await assert.rejects(store.remove(I1, 'alice'), isUnavailable);
+    await assert.rejects(store.get(I1, 'alice'), isUnavailable);
+    assert.deepEqual(await admin.hgetall('zt:rating:acme:i1:agg'), before);
+    assert.equal(await admin.hget('zt:rating:acme:i1:users', 'alice'), 'not json');
+  });
+
+  it('fails every call with unavailable, and says it is not ready, once closed', async () => {
+    const store = await open();
+    await store.close();
+    assert.equal(store.isReady(), false);
+    await assert.rejects(store.put(I1, 'alice', { score: 5 }), isUnavailable);
+    await assert.rejects(store.aggregate(I1), isUnavailable);
+    assert.equal(await admin.dbsize(), 0);
+  });
+
+  it('uses another key prefix when asked', async () => {
+    const store = new RedisRatingStore({ url: redis.url, keyPrefix: 'test:r:' });
+    opened.push(store);
+    await waitFor('the store to connect', () => (store.isReady() ? true : undefined));
+    await store.put(I1, 'alice', { score: 1 });
+    assert.deepEqual((await admin.keys('*')).sort(), ['test:r:acme:i1:agg', 'test:r:acme:i1:users']);
+  });
+});
