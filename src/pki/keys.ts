@@ -4,10 +4,10 @@ import forge from 'node-forge';
 
 const generateKeyPair = promisify(generateKeyPairCb);
 
-/** An RSA key pair: generated natively, and also in forge form for building certificates. */
+/** An RSA key pair: generated natively; the public half also in forge form for building certificates. */
 export interface KeyPair {
   readonly privatePem: string;
-  readonly forgePrivate: forge.pki.rsa.PrivateKey;
+  readonly privateKey: KeyObject;
   readonly forgePublic: forge.pki.rsa.PublicKey;
 }
 
@@ -30,7 +30,7 @@ function rsaKeyPair(privateKey: KeyObject, publicKey: KeyObject): KeyPair {
   const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   return {
     privatePem,
-    forgePrivate: forge.pki.privateKeyFromPem(privatePem),
+    privateKey,
     forgePublic: forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString()),
   };
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { constants, createPrivateKey, privateEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import type { KeyPair } from './keys.js';
 
@@ -12,10 +12,35 @@ const ID_CE_NAME_CONSTRAINTS = '2.5.29.30';
 /** What a leaf may do: edges and services serve and call; clients only call. */
 export type WorkloadKind = 'edge' | 'svc' | 'client';
 
-/** A CA as the issuer of further certificates: its certificate and private key in forge form. */
+/** A CA as the issuer of further certificates: its certificate, and a signer for forge's `cert.sign`. */
 export interface Issuer {
   readonly cert: forge.pki.Certificate;
   readonly key: forge.pki.rsa.PrivateKey;
+}
+
+/**
+ * What forge's `cert.sign(key, md)` needs of a key: `sign(md)` returning the RSASSA-PKCS1-v1_5
+ * signature of the digest as a binary string. forge builds the TBSCertificate and its digest; the
+ * RSA private operation runs natively (node:crypto) instead of in forge's JavaScript big integers,
+ * which is 20-40 times faster for a 3072-bit key.
+ */
+export function nativeSigner(key: KeyObject): forge.pki.rsa.PrivateKey {
+  const signer = {
+    sign(md: forge.md.MessageDigest): string {
+      // DigestInfo ::= SEQUENCE { AlgorithmIdentifier { OID, NULL }, OCTET STRING digest } (RFC 8017 9.2)
+      const digestInfo = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+        asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+          asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(pki.oids[md.algorithm] ?? '').getBytes()),
+          asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, ''),
+        ]),
+        asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, md.digest().getBytes()),
+      ]);
+      const der = Buffer.from(asn1.toDer(digestInfo).getBytes(), 'binary');
+      return privateEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, der).toString('binary');
+    },
+  };
+  // forge only calls sign() on the key it is handed; the rest of its RSA key shape is never read.
+  return signer as unknown as forge.pki.rsa.PrivateKey;
 }
 
 interface Validity {
@@ -49,7 +74,7 @@ export function buildRootCert(opts: Validity & { commonName: string; trustDomain
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier', subjectKeyIdentifier: forge.util.bytesToHex(ski) },
   ]);
-  cert.sign(opts.keys.forgePrivate, forge.md.sha256.create());
+  cert.sign(nativeSigner(opts.keys.privateKey), forge.md.sha256.create());
   return pki.certificateToPem(cert);
 }
 
@@ -130,7 +155,7 @@ export function buildLeafCert(
 
 /** Parses a CA certificate and key from PEM into the forge form used for signing. */
 export function issuerFromPem(certPem: string, keyPem: string): Issuer {
-  return { cert: pki.certificateFromPem(certPem), key: pki.privateKeyFromPem(keyPem) };
+  return { cert: pki.certificateFromPem(certPem), key: nativeSigner(createPrivateKey(keyPem)) };
 }
 
 function baseCert(keys: KeyPair, validity: Validity): forge.pki.Certificate {
