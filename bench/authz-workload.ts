@@ -1,0 +1,132 @@
+/**
+ * The workload of `bench/authz.ts`: bench policy data, 1,000 users with real ES256 tokens, and a
+ * seeded list of rating writes (three buckets each: global, tenant, user) with a share of denials,
+ * as check requests for the service and as the equivalent policy inputs for the OPA server.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeJwt } from 'jose';
+import type { PolicyData } from '../src/authz/policy/policy-data.js';
+import { ClaimsSchema, type PolicyInput } from '../src/authz/policy/policy-engine.js';
+import type { PkiLayout } from '../src/pki/layout.js';
+import { mintToken } from '../src/pki/token.js';
+import { formatXfccElement } from '../src/shared/xfcc.js';
+import type { LoadRequest } from './authz-loadgen.js';
+
+export const ISSUER = 'https://idp.zt.local';
+export const AUDIENCE = 'rating-api';
+const REGIONS = ['us-east', 'eu-central'] as const;
+const TENANTS = 50;
+const USERS = 1000;
+
+/** mulberry32, so that every run replays the same requests. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface User {
+  readonly sub: string;
+  readonly tenant: string;
+  readonly region: (typeof REGIONS)[number];
+  readonly roles: string[];
+  readonly token: string;
+}
+
+/** Both forms of the same requests. */
+export interface Workload {
+  readonly dataPath: string;
+  /** Check requests for the service, as an edge sends them. */
+  readonly checks: LoadRequest[];
+  /** The policy inputs the service builds for those checks, as OPA REST requests. */
+  readonly opa: LoadRequest[];
+  /** Share of each intended outcome, for the report. */
+  readonly mix: Record<string, number>;
+}
+
+function tenantName(i: number): string {
+  return `t${String(i).padStart(2, '0')}`;
+}
+
+function regionOf(tenant: number): (typeof REGIONS)[number] {
+  return REGIONS[tenant % 2]!;
+}
+
+/**
+ * The demo data with 50 enterprise tenants over both regions and a global bucket wide enough that
+ * it does not cap the bench: the user and tenant buckets are the ones exercised.
+ */
+export async function writeBenchData(repoRoot: string, dir: string): Promise<string> {
+  const data = JSON.parse(await readFile(join(repoRoot, 'policies', 'data.json'), 'utf8')) as PolicyData;
+  data.limits.global = { capacity: 100_000, refill_per_s: 100_000, cost: 1 };
+  data.tenants = {};
+  for (let t = 0; t < TENANTS; t++) data.tenants[tenantName(t)] = { home_region: regionOf(t), tier: 'enterprise' };
+  const path = join(dir, 'bench-data.json');
+  await writeFile(path, JSON.stringify(data, null, 2));
+  return path;
+}
+
+/** Mints the users' tokens and builds `count` requests from a seeded generator. */
+export async function buildWorkload(layout: PkiLayout, dataPath: string, count: number, seed = 42): Promise<Workload> {
+  const users: User[] = [];
+  for (let i = 0; i < USERS; i++) {
+    const t = i % TENANTS;
+    const region = regionOf(t);
+    const sub = `u${String(i).padStart(4, '0')}`;
+    const roles = i % 25 === 0 ? ['viewer'] : ['rater'];
+    const token = await mintToken(layout, { sub, tenant: tenantName(t), roles, region, tier: 'enterprise' }, { issuer: ISSUER, audience: AUDIENCE, ttlMs: 3_600_000, maxTtlMs: 3_600_000 });
+    users.push({ sub, tenant: tenantName(t), region, roles, token });
+  }
+  const rnd = prng(seed);
+  const checks: LoadRequest[] = [];
+  const opa: LoadRequest[] = [];
+  const mix: Record<string, number> = {};
+  for (let n = 0; n < count; n++) {
+    const user = users[Math.floor(rnd() * USERS)]!;
+    const r = rnd();
+    // 3% cross-region (through the other region's edge), 2% into another tenant, viewers (4% of
+    // users) are refused writes; the rest are writes that the buckets may still refuse.
+    const kind = r < 0.03 ? 'cross_region' : r < 0.05 ? 'tenant_mismatch' : user.roles.includes('viewer') ? 'forbidden_role' : 'write';
+    mix[kind] = (mix[kind] ?? 0) + 1;
+    const edgeRegion = kind === 'cross_region' ? REGIONS[(REGIONS.indexOf(user.region) + 1) % 2]! : user.region;
+    let tenant = user.tenant;
+    if (kind === 'tenant_mismatch') {
+      const own = Number(user.tenant.slice(1));
+      tenant = tenantName((own + 2) % TENANTS); // same region, another tenant
+    }
+    const path = `/v1/tenants/${tenant}/items/item-${Math.floor(rnd() * 500)}/ratings`;
+    const edge = `edge-${edgeRegion}`;
+    const clientId = `spiffe://zt.local/${user.region}/client/${user.sub}`;
+    const requestId = `bench-${n}`;
+    const xfcc = formatXfccElement({
+      by: `spiffe://zt.local/${edgeRegion}/edge/envoy`,
+      hash: createHash('sha256').update(clientId).digest('hex'),
+      subject: `CN=${user.sub},O=zt.local`,
+      uri: clientId,
+    });
+    checks.push({
+      edge,
+      method: 'POST',
+      path: `/check${path}`,
+      headers: { authorization: `Bearer ${user.token}`, 'x-forwarded-client-cert': xfcc, 'x-request-id': requestId, host: 'ratings.zt.local' },
+    });
+    const input: PolicyInput = {
+      request: { method: 'POST', path, segments: path.split('/').filter((s) => s !== ''), query: {}, headers: { host: 'ratings.zt.local', 'x-request-id': requestId }, id: requestId },
+      edge: { spiffe_id: `spiffe://zt.local/${edgeRegion}/edge/envoy`, region: edgeRegion },
+      source: { spiffe_id: clientId, region: user.region, kind: 'client', name: user.sub },
+      token: { claims: ClaimsSchema.parse(decodeJwt(user.token)) },
+      now_ms: Date.now(),
+    };
+    const body = JSON.stringify({ input });
+    opa.push({ edge, method: 'POST', path: '/v1/data/zt/authz/decision', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }, body });
+  }
+  for (const k of Object.keys(mix)) mix[k] = mix[k]! / count;
+  return { dataPath, checks, opa, mix };
+}

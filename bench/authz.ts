@@ -1,0 +1,237 @@
+/**
+ * `npm run bench:authz`: the policy service under an edge's load, against two references, in one
+ * run. A script, not a test: it prints a table and writes bench/results/authz.json; nothing here
+ * asserts a timing.
+ *
+ *   1. the service (mTLS, XFCC, ES256 JWT with the verified-token cache, opa-wasm, three Redis
+ *      buckets per request): max throughput, and p50/p99 at a fixed 2,000 checks/s; ioredis
+ *      auto-pipelining off and on;
+ *   2. an Express hello-world behind the same mTLS listener: the framework's ceiling, as a ratio;
+ *   3. the real OPA server (`opa run --server`, same Rego and data, mTLS): the same decisions
+ *      through its REST API, policy only, as a ratio.
+ *
+ * The load comes from a separate process (bench/authz-loadgen.ts) over keep-alive connections, as
+ * Envoy holds them. Uses REDIS_URL if set, else a throwaway redis-server on loopback.
+ *
+ *   npx tsx bench/authz.ts [--seconds 5] [--rate 2000] [--concurrency 64] [--connections 8]
+ */
+import { fork } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { buildApp } from '../src/authz/app.js';
+import { loadConfig } from '../src/authz/config.js';
+import { createDeps } from '../src/authz/create-deps.js';
+import { initPki } from '../src/pki/authority.js';
+import { PkiLayout } from '../src/pki/layout.js';
+import { loadPkiSpec } from '../src/pki/workloads.js';
+import { createLogger } from '../src/shared/logger.js';
+import { listen } from '../src/shared/listen.js';
+import { givenRedis, type GivenRedis } from '../test/helpers/given-redis.js';
+import { givenBuiltPolicy, wasmPath } from '../test/unit/policy/given-policy.js';
+import type { LoadJob, LoadRequest, LoadResult } from './authz-loadgen.js';
+import { startHelloWorld, startOpa, type Tls } from './authz-targets.js';
+import { buildWorkload, writeBenchData } from './authz-workload.js';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    rate: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '64' },
+    connections: { type: 'string', default: '8' },
+    requests: { type: 'string', default: '20000' },
+  },
+});
+const seconds = Number(values.seconds);
+const rate = Number(values.rate);
+const concurrency = Number(values.concurrency);
+const connections = Number(values.connections);
+
+interface Row {
+  readonly target: string;
+  readonly mode: string;
+  readonly result: LoadResult;
+  /** CPU the target's server process spent per completed request, in µs (user + system). */
+  readonly serverCpuUsPerReq: number;
+}
+
+/** CPU time of a process so far in µs: this process, or another one by PID from /proc. */
+type CpuMeter = () => Promise<number>;
+
+const selfCpu: CpuMeter = () => {
+  const u = process.cpuUsage();
+  return Promise.resolve(u.user + u.system);
+};
+
+function pidCpu(pid: number): CpuMeter {
+  return async () => {
+    const { readFile } = await import('node:fs/promises');
+    // Fields 14 and 15 of /proc/<pid>/stat: utime and stime in clock ticks (100 per second on Linux).
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  };
+}
+
+/** Runs one job in a fresh load generator process. */
+function load(job: LoadJob): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(join(repoRoot, 'bench', 'authz-loadgen.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (msg: { ok: boolean; result?: LoadResult; error?: string }) => {
+      if (msg.ok && msg.result) resolve(msg.result);
+      else reject(new Error(msg.error ?? 'load generator failed'));
+    });
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`load generator exited ${code}`));
+    });
+    child.send(job);
+  });
+}
+
+/** Warm-up (discarded: JIT, token cache, script load), max throughput, then the fixed rate. */
+async function measure(target: string, port: number, tls: LoadJob['tls'], requests: readonly LoadRequest[], cpu: CpuMeter, rows: Row[]): Promise<void> {
+  const base = { port, servername: 'authz', tls, requests, connections };
+  const timed = async (mode: string, job: LoadJob): Promise<void> => {
+    process.stderr.write(`${target}: ${mode}\n`);
+    const before = await cpu();
+    const result = await load(job);
+    rows.push({ target, mode, result, serverCpuUsPerReq: ((await cpu()) - before) / Math.max(1, result.completed) });
+  };
+  process.stderr.write(`${target}: warm-up\n`);
+  await load({ ...base, mode: 'max', seconds: 2, concurrency });
+  await timed(`max (${concurrency} in flight)`, { ...base, mode: 'max', seconds, concurrency });
+  await timed(`${rate}/s`, { ...base, mode: 'rate', seconds, rate });
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'zt-bench-authz-'));
+  let redis: GivenRedis | undefined;
+  try {
+    await givenBuiltPolicy();
+    const pkiDir = join(work, 'pki');
+    const layout = new PkiLayout(pkiDir);
+    await initPki(layout, loadPkiSpec(join(repoRoot, 'pki', 'workloads.yaml')));
+    const dataPath = await writeBenchData(repoRoot, work);
+    process.stderr.write('minting 1,000 tokens and building the requests\n');
+    const workload = await buildWorkload(layout, dataPath, Number(values.requests));
+    const redisUrl = process.env.REDIS_URL ?? (redis = await givenRedis()).url;
+
+    const readTls = async (w: string): Promise<Tls> => {
+      const { readFile } = await import('node:fs/promises');
+      const [cert, key, ca] = await Promise.all([readFile(layout.certFile(w), 'utf8'), readFile(layout.keyFile(w), 'utf8'), readFile(layout.bundle, 'utf8')]);
+      return { cert, key, ca };
+    };
+    const edges = { 'edge-us-east': await readTls('edge-us-east'), 'edge-eu-central': await readTls('edge-eu-central') };
+    const rows: Row[] = [];
+
+    for (const pipelining of [false, true]) {
+      if (redis) await redis.flush();
+      const config = loadConfig({ ZT_PKI_DIR: pkiDir, AUTHZ_LISTEN: '127.0.0.1:0', AUTHZ_ADMIN_LISTEN: '127.0.0.1:0', POLICY_WASM: wasmPath, POLICY_DATA: dataPath, REDIS_URL: redisUrl });
+      // Decision lines are serialised and written as in production, to /dev/null instead of a terminal.
+      const logger = createLogger('authz', { destination: pino.destination({ dest: '/dev/null', sync: true }) });
+      const deps = await createDeps(config, { logger });
+      setAutoPipelining(deps.buckets, pipelining);
+      const authz = buildApp(config, deps);
+      const port = await listen(authz.server, config.listen);
+      try {
+        await measure(`authz (auto-pipelining ${pipelining ? 'on' : 'off'})`, port, edges, workload.checks, selfCpu, rows);
+      } finally {
+        await authz.close();
+      }
+    }
+
+    const hello = await startHelloWorld(await readTls('authz'));
+    try {
+      await measure('express hello-world', hello.port, edges, workload.checks, selfCpu, rows);
+    } finally {
+      await hello.close();
+    }
+
+    const opa = await startOpa(repoRoot, { certFile: layout.certFile('authz'), keyFile: layout.keyFile('authz'), caFile: layout.bundle, dataPath }, edges['edge-us-east']);
+    try {
+      await measure('opa server (policy only)', opa.port, edges, workload.opa, pidCpu(opa.child.pid!), rows);
+    } finally {
+      await opa.close();
+    }
+
+    report(rows, workload.mix);
+  } finally {
+    await redis?.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The Redis store's client is private to the buckets module and has no setting for ioredis
+ * auto-pipelining; ioredis reads `options.enableAutoPipelining` per command, so the bench flips it
+ * on the live client to compare. Bench-only: the service runs with the store's defaults.
+ */
+function setAutoPipelining(store: unknown, on: boolean): void {
+  const client = (store as { primary?: { client?: { options?: { enableAutoPipelining?: boolean } } } }).primary?.client;
+  if (client?.options === undefined) throw new Error('cannot reach the Redis client to set auto-pipelining');
+  client.options.enableAutoPipelining = on;
+}
+
+function report(rows: Row[], mix: Record<string, number>): void {
+  const fmt = (n: number, d = 0): string => n.toFixed(d);
+  const table = rows.map((r) => ({
+    target: r.target,
+    mode: r.mode,
+    'req/s': fmt(r.result.perS),
+    'p50 µs': fmt(r.result.p50Us),
+    'p90 µs': fmt(r.result.p90Us),
+    'p99 µs': fmt(r.result.p99Us),
+    'max µs': fmt(r.result.maxUs),
+    'server CPU µs/req': fmt(r.serverCpuUsPerReq),
+    errors: r.result.errors,
+    statuses: Object.entries(r.result.statuses)
+      .map(([s, n]) => `${s}:${n}`)
+      .join(' '),
+  }));
+  console.table(table);
+
+  const maxRow = (prefix: string): Row | undefined => rows.find((r) => r.target.startsWith(prefix) && r.mode.startsWith('max'));
+  const maxOf = (prefix: string): number => maxRow(prefix)?.result.perS ?? Number.NaN;
+  // CPU per request at max load: what each server spends on one answer, less sensitive than
+  // throughput to a load generator sharing the machine's cores.
+  const cpuOf = (prefix: string): number => maxRow(prefix)?.serverCpuUsPerReq ?? Number.NaN;
+  const bestCpu = Math.min(cpuOf('authz (auto-pipelining off'), cpuOf('authz (auto-pipelining on'));
+  const authzOff = maxOf('authz (auto-pipelining off');
+  const authzOn = maxOf('authz (auto-pipelining on');
+  const best = Math.max(authzOff, authzOn);
+  const atRate = rows.filter((r) => r.target.startsWith('authz') && !r.mode.startsWith('max'));
+  const bestP99 = Math.min(...atRate.map((r) => r.result.p99Us));
+  const summary = {
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+    settings: { seconds, rate, concurrency, connections_per_edge: connections },
+    workload_mix: mix,
+    goals: {
+      p99_at_rate_us: { measured: Math.round(bestP99), goal: 2000, met: bestP99 <= 2000 },
+      express_ratio: { measured: +(best / maxOf('express')).toFixed(3), goal: 0.6, met: best / maxOf('express') >= 0.6 },
+      opa_ratio: { measured: +(best / maxOf('opa')).toFixed(3), goal: 1.5, met: best / maxOf('opa') >= 1.5 },
+    },
+    cpu_ratios: {
+      express_cpu_per_req_over_authz: +(cpuOf('express') / bestCpu).toFixed(3),
+      opa_cpu_per_req_over_authz: +(cpuOf('opa') / bestCpu).toFixed(3),
+    },
+    auto_pipelining: { off_max_per_s: Math.round(authzOff), on_max_per_s: Math.round(authzOn) },
+    rows: rows.map((r) => ({ target: r.target, mode: r.mode, ...r.result })),
+  };
+  console.log(`\nworkload: ${Object.entries(mix).map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join(', ')}`);
+  for (const [name, g] of Object.entries(summary.goals)) console.log(`${name}: ${g.measured} (goal ${name.endsWith('_us') ? '<=' : '>='} ${g.goal}) ${g.met ? 'met' : 'NOT met'}`);
+  console.log(`server CPU per request, reference / authz: express ${summary.cpu_ratios.express_cpu_per_req_over_authz}, opa ${summary.cpu_ratios.opa_cpu_per_req_over_authz}`);
+  void writeResults(summary);
+}
+
+async function writeResults(summary: unknown): Promise<void> {
+  const dir = join(repoRoot, 'bench', 'results');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'authz.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  console.log(`\nwrote ${join('bench', 'results', 'authz.json')}`);
+}
+
+await main();

@@ -1,0 +1,189 @@
+/**
+ * Fixtures for the policy service tests: a fresh PKI, the real compiled policy, the real service
+ * built with `createDeps`/`buildApp` and listening on 127.0.0.1 port 0, its decision log captured,
+ * and clients that speak to it as an edge would (mTLS with an edge certificate, XFCC set).
+ */
+import { Agent, request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import { importPKCS8, SignJWT, type JWTPayload } from 'jose';
+import { buildApp, type AuthzApp, type AuthzDeps } from '../../../src/authz/app.js';
+import type { Clock } from '../../../src/authz/clock.js';
+import { loadConfig, type AuthzConfig } from '../../../src/authz/config.js';
+import { createDeps } from '../../../src/authz/create-deps.js';
+import { createLogger } from '../../../src/shared/logger.js';
+import { listen } from '../../../src/shared/listen.js';
+import { formatXfccElement } from '../../../src/shared/xfcc.js';
+import { readSigningKey, JWT_ALG } from '../../../src/pki/jwt-keys.js';
+import { mintToken, type TokenClaims } from '../../../src/pki/token.js';
+import { givenPki, type TestPki } from '../../helpers/given-pki.js';
+import { dataPath, givenBuiltPolicy, wasmPath } from '../../unit/policy/given-policy.js';
+
+export const ISSUER = 'https://idp.zt.local';
+export const AUDIENCE = 'rating-api';
+
+/** The demo users of DESIGN.md, as token claims. */
+export const ALICE: TokenClaims = { sub: 'alice', tenant: 'acme', roles: ['rater'], region: 'us-east', tier: 'free' };
+export const BOB: TokenClaims = { sub: 'bob', tenant: 'globex', roles: ['rater'], region: 'eu-central', tier: 'starter' };
+
+/** A clock a test can move. */
+export class TestClock implements Clock {
+  constructor(public ms = Date.now()) {}
+  nowMs(): number {
+    return this.ms;
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export interface GivenAuthzOptions {
+  /** Settings over the test defaults (PKI dir, port 0, policy files are filled in). */
+  readonly env?: Record<string, string>;
+  readonly clock?: Clock;
+  /** Reuse a PKI (e.g. to start a second service on it); otherwise a fresh one is made. */
+  readonly pki?: TestPki;
+  readonly deps?: Partial<AuthzDeps>;
+}
+
+/** A running policy service and what a test needs to talk to it. */
+export interface RunningAuthz {
+  readonly pki: TestPki;
+  readonly config: AuthzConfig;
+  readonly deps: AuthzDeps;
+  readonly authz: AuthzApp;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly url: string;
+  /** Every log line the service wrote, parsed. */
+  readonly logs: Array<Record<string, unknown>>;
+  /** The `msg: "decision"` lines only. */
+  decisions(): Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/** Builds and starts the real service; the caller closes it in `after`. */
+export async function givenAuthz(options: GivenAuthzOptions = {}): Promise<RunningAuthz> {
+  await givenBuiltPolicy();
+  const pki = options.pki ?? (await givenPki());
+  const config = loadConfig({
+    ZT_PKI_DIR: pki.dir,
+    AUTHZ_LISTEN: '127.0.0.1:0',
+    AUTHZ_ADMIN_LISTEN: '127.0.0.1:0',
+    POLICY_WASM: wasmPath,
+    POLICY_DATA: dataPath,
+    LOG_LEVEL: 'debug',
+    ...options.env,
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = createLogger('authz', {
+    level: config.logLevel,
+    destination: {
+      write(line: string) {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      },
+    },
+  });
+  const deps = await createDeps(config, { logger, ...(options.clock ? { clock: options.clock } : {}), ...options.deps });
+  const authz = buildApp(config, deps);
+  const port = await listen(authz.server, config.listen);
+  const adminPort = await listen(authz.adminServer, config.adminListen);
+  return {
+    pki,
+    config,
+    deps,
+    authz,
+    port,
+    adminPort,
+    url: `https://127.0.0.1:${port}`,
+    logs,
+    decisions: () => logs.filter((l) => l.msg === 'decision'),
+    async close() {
+      await authz.close();
+      if (options.pki === undefined) await pki.cleanup();
+    },
+  };
+}
+
+/** The XFCC element an edge sets for a client workload (`client-alice`, `client-bob`...). */
+export function xfccFor(pki: TestPki, client: string, edge = 'edge-us-east'): string {
+  return formatXfccElement({
+    by: pki.spiffeId(edge),
+    hash: 'c0ffee'.repeat(10) + 'c0ff',
+    subject: `CN=${client},O=zt.local`,
+    uri: pki.spiffeId(client),
+  });
+}
+
+/** A token for `claims` signed with the PKI's current JWT key. */
+export function tokenFor(pki: TestPki, claims: TokenClaims = ALICE, now?: Date, ttlMs = 600_000): Promise<string> {
+  return mintToken(pki.layout, claims, { issuer: ISSUER, audience: AUDIENCE, ttlMs, maxTtlMs: 3_600_000, ...(now ? { now } : {}) });
+}
+
+/**
+ * A token with any payload and header, signed with the PKI's current JWT key unless `key` says
+ * otherwise: for the attacks that need a real signature over a wrong claim.
+ */
+export async function signedToken(pki: TestPki, payload: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
+  const { kid, keyPem } = await readSigningKey(pki.layout);
+  const key = await importPKCS8(keyPem, JWT_ALG);
+  return new SignJWT(payload).setProtectedHeader({ alg: JWT_ALG, kid, typ: 'JWT', ...header }).sign(key);
+}
+
+/** Standard claims around `nowS` for {@link signedToken}. */
+export function standardClaims(nowS = Math.floor(Date.now() / 1000), extra: JWTPayload = {}): JWTPayload {
+  return { ...ALICE, iss: ISSUER, aud: AUDIENCE, iat: nowS, nbf: nowS, exp: nowS + 600, ...extra };
+}
+
+/** One answer of the service. */
+export interface CheckResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+  json(): Record<string, unknown>;
+}
+
+/**
+ * Talks to the service as an edge does: mTLS with a workload's certificate over one keep-alive
+ * agent, raw `https.request` so that many requests are cheap and any header value can be sent.
+ */
+export class EdgeClient {
+  readonly agent: Agent;
+
+  private constructor(
+    private readonly port: number,
+    tls: { cert: string; key: string; ca: string },
+  ) {
+    this.agent = new Agent({ keepAlive: true, maxSockets: 4, ...tls });
+  }
+
+  static async create(running: RunningAuthz, workload = 'edge-us-east'): Promise<EdgeClient> {
+    return new EdgeClient(running.port, await running.pki.tls(workload));
+  }
+
+  check(method: string, path: string, headers: Record<string, string | string[]> = {}): Promise<CheckResponse> {
+    return new Promise((resolve, reject) => {
+      // servername: the TLS identity to verify, whatever Host header a test sends.
+      const req = httpsRequest({ host: '127.0.0.1', port: this.port, servername: 'authz', method, path, headers, agent: this.agent });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) as Record<string, unknown> });
+        });
+      });
+      req.end();
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** A supertest response's JSON body, typed for reading fields (supertest types it as any). */
+export function bodyOf(res: { body: unknown }): Record<string, unknown> {
+  return typeof res.body === 'object' && res.body !== null ? (res.body as Record<string, unknown>) : {};
+}
