@@ -3,7 +3,8 @@ import { caFilesPresent, completeCa, createCa, loadCa, recoverIntermediate } fro
 import { readWorkloadMaterial, type CertInfo } from './cert-files.js';
 import { rotateJwtKey } from './jwt-keys.js';
 import type { PkiLayout } from './layout.js';
-import { issueLeaf } from './leaf.js';
+import { generateRsaKey } from './keys.js';
+import { issueLeaf, LEAF_KEY_BITS } from './leaf.js';
 import { lifetimeFraction, RENEW_FRACTION } from './rotate.js';
 import { MIN_LEAF_TTL_MS, workloadNamed, type PkiSpec } from './workloads.js';
 
@@ -22,19 +23,13 @@ export async function initPki(layout: PkiLayout, spec: PkiSpec, opts: { force?: 
   const created: string[] = [];
   await recoverIntermediate(layout);
   const present = opts.force === true ? 'none' : await caFilesPresent(layout);
-  if (present === 'none') {
-    await createCa(layout, spec, now);
-    created.push('ca');
-  } else if (present === 'root_only') {
-    await completeCa(layout, spec, now);
-    created.push('intermediate');
-  } else if (present === 'partial') {
+  if (present === 'partial') {
     throw new ConfigError('pki_ca_invalid', `the CA under ${layout.caDir} is incomplete (some of root.crt, root.key, intermediate.crt, intermediate.key, bundle.crt are missing); restore them or recreate everything with: pki init --force`);
   }
-  const ca = await loadCa(layout);
+  // A new root means every leaf must be reissued under it; otherwise only the missing ones.
   const missing: string[] = [];
   for (const w of spec.workloads.values()) {
-    if (opts.force === true) {
+    if (present === 'none') {
       missing.push(w.name);
       continue;
     }
@@ -45,7 +40,20 @@ export async function initPki(layout: PkiLayout, spec: PkiSpec, opts: { force?: 
       else throw err;
     }
   }
-  await Promise.all(missing.map((name) => issueLeaf(layout, spec, ca, workloadNamed(spec, name), now)));
+  // Leaf keys do not depend on the CA, so they are generated while the CA's are: key generation is
+  // most of the cost, and the thread pool runs it on every core.
+  const leafKeys = new Map(missing.map((name) => [name, generateRsaKey(LEAF_KEY_BITS)] as const));
+  // A rejected key promise must not go unhandled if the CA step below throws first.
+  for (const p of leafKeys.values()) p.catch(() => undefined);
+  if (present === 'none') {
+    await createCa(layout, spec, now);
+    created.push('ca');
+  } else if (present === 'root_only') {
+    await completeCa(layout, spec, now);
+    created.push('intermediate');
+  }
+  const ca = await loadCa(layout);
+  await Promise.all(missing.map((name) => issueLeaf(layout, spec, ca, workloadNamed(spec, name), now, undefined, leafKeys.get(name))));
   created.push(...missing);
   const jwt = await rotateJwtKey(layout, spec, now, { force: opts.force === true, dryRun: false });
   if (jwt.action !== 'kept') created.push('jwt');

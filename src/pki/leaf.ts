@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { PRIVATE_MODE, PUBLIC_MODE, pruneVersions, swapSymlink, writeVersionDir } from './atomic-fs.js';
 import { BACKDATE_MS, type LoadedCa } from './ca.js';
 import { certInfo, parseCertFile, type CertInfo } from './cert-files.js';
-import { generateRsaKey } from './keys.js';
+import { generateRsaKey, type KeyPair } from './keys.js';
 import type { PkiLayout } from './layout.js';
 import type { PkiSpec, Workload } from './workloads.js';
 import { buildLeafCert } from './x509.js';
@@ -21,8 +21,16 @@ export function versionName(now: Date, serial: string): string {
  * Issues a new leaf for `workload` under the loaded intermediate and swaps `current` to it. The
  * version directory is complete before the swap, so `current` is never half-written.
  */
-export async function issueLeaf(layout: PkiLayout, spec: PkiSpec, ca: LoadedCa, workload: Workload, now: Date, ttlMs = workload.ttlMs): Promise<CertInfo> {
-  const keys = await generateRsaKey(LEAF_KEY_BITS);
+export async function issueLeaf(
+  layout: PkiLayout,
+  spec: PkiSpec,
+  ca: LoadedCa,
+  workload: Workload,
+  now: Date,
+  ttlMs = workload.ttlMs,
+  freshKey: Promise<KeyPair> = generateRsaKey(LEAF_KEY_BITS),
+): Promise<CertInfo> {
+  const keys = await freshKey;
   const leafPem = buildLeafCert({
     workload: workload.name,
     kind: workload.kind,

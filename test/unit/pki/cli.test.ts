@@ -40,6 +40,23 @@ describe('pki, rotate-certs and token commands', function () {
     });
   });
 
+  describe('pki init after the CA was lost', function () {
+    let pki: TestPki;
+    before(async () => (pki = await givenPki()));
+    after(async () => pki.cleanup());
+
+    it('creates a new CA and reissues every leaf under it, so nothing is left trusting the old root', async function () {
+      const { rm: remove } = await import('node:fs/promises');
+      await remove(pki.layout.caDir, { recursive: true });
+      const env = { ZT_PKI_DIR: pki.dir, ZT_PKI_CONFIG: pki.configFile };
+      const result = await runScript('pki', ['init'], env);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /created ca, edge-us-east, edge-eu-central, authz, rating-api, client-alice, client-bob/);
+      const status = await runScript('pki', ['status', '--check'], env);
+      assert.equal(status.code, 0, status.stdout + status.stderr);
+    });
+  });
+
   describe('with a PKI', function () {
     let pki: TestPki;
     let env: NodeJS.ProcessEnv;
