@@ -1,3 +1,5 @@
-// The embedded stack (authz, rating API and both dev edges as local processes) is not built yet.
-process.stderr.write('npm start: the embedded stack is not built yet; see README "Status". Meanwhile: npm run pki -- init, npm test.\n');
-process.exitCode = 1;
+// `npm start`: the embedded stack (see src/stack/). `npm start -- --help` lists the options.
+import { runCli } from '../src/cli/run.js';
+import { startProgram } from '../src/stack/cli.js';
+
+process.exitCode = await runCli(startProgram(), process.argv);

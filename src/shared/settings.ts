@@ -27,7 +27,7 @@ export const SETTINGS = [
   { name: 'EDGE_REGION', default: undefined, meaning: 'The region of a dev edge: `us-east` or `eu-central` (required for the edge).', services: ['edge'] },
   { name: 'EDGE_LISTEN', default: undefined, meaning: 'The dev edge mTLS listener; defaults to 127.0.0.1:8443 (us-east) or 127.0.0.1:8444 (eu-central).', services: ['edge'] },
   { name: 'EDGE_ADMIN_LISTEN', default: undefined, meaning: 'Plain-HTTP admin listener of a dev edge; defaults to 127.0.0.1:9901 (us-east) or 127.0.0.1:9902 (eu-central).', services: ['edge'] },
-  { name: 'ENVOY_CONFIG', default: 'envoy/envoy.yaml', meaning: 'The Envoy config the dev edge takes its authz prefix, timeout and header lists from.', services: ['edge'] },
+  { name: 'ENVOY_CONFIG', default: 'envoy/envoy.yaml', meaning: 'The Envoy config the dev edge takes its authz prefix, timeout and header lists from.', services: ['edge', 'stack'] },
   { name: 'AUTHZ_URL', default: undefined, meaning: 'Where an edge sends ext_authz checks, e.g. https://127.0.0.1:9443 (required for the edge).', services: ['edge'] },
   { name: 'RATING_URL', default: undefined, meaning: 'Where an edge forwards allowed requests, e.g. https://127.0.0.1:7443 (required for the edge).', services: ['edge'] },
   { name: 'REDIS_URL', default: undefined, meaning: 'Redis for token buckets and ratings; unset means the in-memory stores.', services: ['authz', 'rating', 'stack'] },
@@ -40,10 +40,10 @@ export const SETTINGS = [
   { name: 'JWT_CACHE_SIZE', default: '10000', meaning: 'Verified-token cache entries (0 disables the cache).', services: ['authz'] },
   { name: 'JWKS_FILE', default: '$ZT_PKI_DIR/jwt/jwks.json', meaning: 'JWKS file, re-read when it changes.', services: ['authz'] },
   { name: 'JWKS_URL', default: undefined, meaning: 'Remote JWKS (createRemoteJWKSet); takes precedence over JWKS_FILE.', services: ['authz'] },
-  { name: 'POLICY_WASM', default: 'policies/build/policy.wasm', meaning: 'The compiled Rego policy.', services: ['authz'] },
-  { name: 'POLICY_DATA', default: 'policies/data.json', meaning: 'The policy data: tiers, limits, tenants, cross_region_allow.', services: ['authz'] },
+  { name: 'POLICY_WASM', default: 'policies/build/policy.wasm', meaning: 'The compiled Rego policy.', services: ['authz', 'stack'] },
+  { name: 'POLICY_DATA', default: 'policies/data.json', meaning: 'The policy data: tiers, limits, tenants, cross_region_allow.', services: ['authz', 'stack'] },
   { name: 'LOG_LEVEL', default: 'info', meaning: 'pino log level.', services: ['pki', 'authz', 'rating', 'edge', 'stack'] },
-  { name: 'ROTATE_INTERVAL_S', default: '60', meaning: 'How often `npm start` runs the certificate rotation.', services: ['stack'] },
+  { name: 'ROTATE_INTERVAL_S', default: '60', meaning: 'How often `npm start` runs the certificate rotation; 0 turns it off.', services: ['stack'] },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

@@ -1,0 +1,120 @@
+/**
+ * The edge's mTLS client side to one upstream (authz or the rating API): a keep-alive https.Agent
+ * that presents the edge's own certificate and accepts only the one SPIFFE ID envoy.yaml's cluster
+ * matches (`match_typed_subject_alt_names`). When the edge's certificate rotates, a new agent is
+ * built with the new material; the old one finishes its in-flight requests and is then destroyed.
+ */
+import { Agent } from 'node:https';
+import type { PeerCertificate } from 'node:tls';
+import { uriSans } from '../shared/spiffe.js';
+import type { TlsMaterial, WorkloadTls } from '../shared/workload-tls.js';
+
+/** Why an upstream's certificate was refused; the edge logs it and answers like Envoy's `UF`. */
+export class PeerIdentityError extends Error {
+  readonly code = 'ERR_PEER_IDENTITY';
+  constructor(expected: string, got: readonly string[]) {
+    super(`upstream presented ${got.length === 0 ? 'no URI SAN' : got.join(', ')}, expected exactly ${expected}`);
+    this.name = 'PeerIdentityError';
+  }
+}
+
+/**
+ * The identity check Envoy's cluster SAN matcher does, as a `checkServerIdentity`: exactly one URI
+ * SAN, equal to `expected`. The host name is deliberately not checked: Envoy does not check it
+ * either when a SAN matcher is configured, and loopback addresses make it meaningless here.
+ */
+export function spiffeIdentityCheck(expected: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_host, cert) => {
+    const uris = uriSans(cert.subjectaltname);
+    return uris.length === 1 && uris[0] === expected ? undefined : new PeerIdentityError(expected, uris);
+  };
+}
+
+/** Idle keep-alive connections are closed after this long (see the servers' keepAliveTimeout). */
+const IDLE_TIMEOUT_MS = 60_000;
+
+/** Safety net: an old agent whose requests never finish is destroyed after this long anyway. */
+const DRAIN_LIMIT_MS = 60_000;
+
+export class PeerAgent {
+  #agent: Agent;
+  #closed = false;
+  readonly #draining = new Set<Agent>();
+  readonly #onRotated = (m: TlsMaterial): void => this.#swap(m);
+
+  /**
+   * `servername` is the SNI to send (Envoy's cluster `sni`); '' sends none, which is what an IP
+   * address needs. Setting it here also keeps Node from deriving it from the client's Host header.
+   */
+  constructor(
+    private readonly tls: WorkloadTls,
+    readonly expectedSpiffeId: string,
+    private readonly servername: string,
+  ) {
+    this.#agent = this.#build(tls.material);
+    tls.on('rotated', this.#onRotated);
+  }
+
+  /** The agent for a new request: always the one holding the current certificate. */
+  get agent(): Agent {
+    return this.#agent;
+  }
+
+  /** Destroys every agent and stops following rotations. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.tls.off('rotated', this.#onRotated);
+    this.#agent.destroy();
+    for (const a of this.#draining) a.destroy();
+    this.#draining.clear();
+  }
+
+  #build(m: TlsMaterial): Agent {
+    return new Agent({
+      keepAlive: true,
+      // Close idle connections before authz (65 s) or the rating API (75 s) does, so a request is
+      // never written into a socket the server is closing.
+      timeout: IDLE_TIMEOUT_MS,
+      cert: m.cert,
+      key: m.key,
+      ca: m.ca,
+      minVersion: 'TLSv1.2',
+      servername: this.servername,
+      rejectUnauthorized: true,
+      checkServerIdentity: spiffeIdentityCheck(this.expectedSpiffeId),
+    });
+  }
+
+  #swap(m: TlsMaterial): void {
+    if (this.#closed) return;
+    const old = this.#agent;
+    this.#agent = this.#build(m);
+    this.#drain(old);
+  }
+
+  /** Destroys `old` once nothing is in flight on it; idle keep-alive sockets go at once. */
+  #drain(old: Agent): void {
+    this.#draining.add(old);
+    let finished = false;
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(limit);
+      old.off('free', check);
+      old.destroy();
+      this.#draining.delete(old);
+    };
+    const limit = setTimeout(done, DRAIN_LIMIT_MS);
+    limit.unref();
+    function check(): void {
+      // 'free' fires before the socket moves to the free list; look once the move is done.
+      setImmediate(() => {
+        for (const sockets of Object.values(old.freeSockets)) for (const s of sockets ?? []) s.destroy();
+        if (Object.keys(old.sockets).length === 0 && Object.keys(old.requests).length === 0) done();
+      });
+    }
+    old.on('free', check);
+    check();
+  }
+}

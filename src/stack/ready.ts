@@ -1,0 +1,48 @@
+import { connect } from 'node:net';
+import type { StackChild } from './child.js';
+
+/** How often readiness is asked for while a service starts. */
+const POLL_MS = 100;
+
+/**
+ * Resolves when `probe` succeeds; rejects when `deadline` (epoch ms) passes or the child exits
+ * first, with the child's last output in the message.
+ */
+export async function waitUntilReady(child: StackChild, what: string, probe: () => Promise<boolean>, deadline: number): Promise<void> {
+  let exited = false;
+  void child.exited.then(() => {
+    exited = true;
+  });
+  for (;;) {
+    if (exited || !child.running) throw new Error(`${child.name} exited before it was ready (${what}); its last output:\n${child.tail()}`);
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${child.name} was not ready (${what}) before the deadline; its last output:\n${child.tail()}`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** A probe: `GET url` answers 200. */
+export function httpReady(url: string): () => Promise<boolean> {
+  return async () => {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await res.arrayBuffer();
+    return res.status === 200;
+  };
+}
+
+/** A probe: a Redis server on `port` answers PING with PONG. */
+export function redisReady(port: number, host = '127.0.0.1'): () => Promise<boolean> {
+  return () =>
+    new Promise((resolve) => {
+      const socket = connect({ host, port });
+      let reply = '';
+      socket.setTimeout(1000, () => socket.destroy());
+      socket.on('error', () => resolve(false));
+      socket.on('close', () => resolve(reply.startsWith('+PONG')));
+      socket.on('data', (chunk: Buffer) => {
+        reply += chunk.toString('utf8');
+        if (reply.includes('\r\n')) socket.end();
+      });
+      socket.write('*1\r\n$4\r\nPING\r\n');
+    });
+}

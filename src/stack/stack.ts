@@ -1,0 +1,229 @@
+/**
+ * The embedded stack: the PKI initialised if missing, the policy built if missing, then authz, the
+ * rating API and both dev edges (and a local redis-server when asked) as child processes on
+ * loopback, each waited on through its /readyz, with the certificate rotation on a timer. Any child
+ * that dies takes the stack down; `stop()` stops every child, edges first.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { initPki } from '../pki/authority.js';
+import { PkiLayout } from '../pki/layout.js';
+import { withPkiLock } from '../pki/lock.js';
+import { loadPkiSpec } from '../pki/workloads.js';
+import { banner, type BannerInput } from './banner.js';
+import { StackChild, type ChildExit } from './child.js';
+import { chooseRuntime, REPO_ROOT, serviceLaunch, watchdogLaunch, type Runtime, type Service } from './launcher.js';
+import { ORPHAN_GUARD_ENV } from './parent-watch.js';
+import { freePort } from './ports.js';
+import { httpReady, redisReady, waitUntilReady } from './ready.js';
+import { startRotation } from './rotation.js';
+import { DEFAULT_PORTS, type StackPorts } from './stack-ports.js';
+
+export type { StackPorts } from './stack-ports.js';
+
+export interface StackOptions {
+  /** Where the PKI lives (created if missing). Default `pki/out` of the repo. */
+  readonly pkiDir?: string;
+  /** The PKI declaration. Default `pki/workloads.yaml` of the repo. */
+  readonly pkiConfig?: string;
+  readonly trustDomain?: string;
+  /** Ports to listen on; 0 picks a free port. Unset ports take the defaults (8443, 9443...). */
+  readonly ports?: Partial<StackPorts>;
+  /** `{ url }` uses that Redis; `'local'` starts a redis-server on a free port; unset: memory stores. */
+  readonly redis?: { readonly url: string } | 'local';
+  /** How often the rotation runs; 0 turns it off. Default 60 s. */
+  readonly rotateIntervalMs?: number;
+  readonly logLevel?: string;
+  /** `auto` (default) runs dist/ when it is fresh, else tsx. */
+  readonly runtime?: Runtime | 'auto';
+  /** Receives every line: children's output prefixed with their name, and the runner's own. */
+  readonly output?: (line: string) => void;
+  /** How long the whole start may take. Default 60 s. */
+  readonly readyTimeoutMs?: number;
+  /** How long a child gets between SIGTERM and SIGKILL. Default 5 s. */
+  readonly stopGraceMs?: number;
+  /** Extra environment for every child (e.g. RATE_LIMIT_FAILURE_MODE). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Why the stack came down. */
+export type StackExit = { readonly reason: 'stopped' } | { readonly reason: 'child_exited'; readonly child: ChildExit };
+
+export interface RunningStack {
+  readonly ports: StackPorts;
+  readonly host: string;
+  /** Absolute. */
+  readonly pkiDir: string;
+  readonly redisUrl: string | undefined;
+  readonly runtime: Runtime;
+  /** The pid of every child by name. */
+  readonly pids: Readonly<Record<string, number>>;
+  /** Resolves once every child has exited, saying why. */
+  readonly exited: Promise<StackExit>;
+  /** The ready banner with ports and curl commands. */
+  banner(): string;
+  /** Stops every child (SIGTERM, SIGKILL after the grace) and the rotation. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const ENVOY_YAML = join(REPO_ROOT, 'envoy', 'envoy.yaml');
+const POLICY_WASM = join(REPO_ROOT, 'policies', 'build', 'policy.wasm');
+const POLICY_DATA = join(REPO_ROOT, 'policies', 'data.json');
+/** Settings a child must never inherit from the runner's environment: each is set per child. */
+const PER_CHILD = ['ZT_WORKLOAD', 'EDGE_REGION', 'EDGE_LISTEN', 'EDGE_ADMIN_LISTEN', 'AUTHZ_URL', 'RATING_URL', 'REDIS_URL'];
+
+/** Starts the whole stack and resolves once every service is ready. */
+export async function startStack(options: StackOptions = {}): Promise<RunningStack> {
+  const say = options.output ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const note = (line: string): void => say(`${'stack'.padEnd(15)} | ${line}`);
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  const grace = options.stopGraceMs ?? 5000;
+  const pkiDir = resolve(options.pkiDir ?? join(REPO_ROOT, 'pki', 'out'));
+  const pkiConfig = resolve(options.pkiConfig ?? join(REPO_ROOT, 'pki', 'workloads.yaml'));
+
+  const layout = new PkiLayout(pkiDir);
+  const spec = loadPkiSpec(pkiConfig, options.trustDomain);
+  const init = await withPkiLock(layout, () => initPki(layout, spec), { wait: true });
+  note(init.changed ? `PKI: created ${init.created.join(', ')} in ${pkiDir}` : `PKI: using ${pkiDir}`);
+  const { runtime, why } = await chooseRuntime(options.runtime ?? 'auto');
+  note(`running ${runtime === 'dist' ? 'node dist/<svc>/main.js' : 'node --import tsx src/<svc>/main.ts'}: ${why}`);
+  const ports = await resolvePorts(options.ports ?? {});
+
+  const children: StackChild[] = [];
+  let redisDir: string | undefined;
+  let stopRotation: (() => Promise<void>) | undefined;
+  let stopping: Promise<void> | undefined;
+  let settle: (exit: StackExit) => void = () => undefined;
+  const exited = new Promise<StackExit>((r) => {
+    settle = r;
+  });
+
+  const stop = (why: StackExit = { reason: 'stopped' }): Promise<void> => {
+    stopping ??= (async () => {
+      await stopRotation?.();
+      // Edges first, so nothing new comes in while the services behind them go; Redis last.
+      const stage = (c: StackChild): number => (c.name.startsWith('edge-') ? 0 : c.name === 'redis' ? 2 : 1);
+      for (const n of [0, 1, 2]) await Promise.all(children.filter((c) => stage(c) === n).map((c) => c.stop(grace)));
+      if (redisDir !== undefined) await rm(redisDir, { recursive: true, force: true });
+      settle(why);
+    })();
+    return stopping;
+  };
+
+  // Children inherit the runner's environment (PATH, JWT_*, RATE_LIMIT_*...), minus what is per child.
+  const inherited: NodeJS.ProcessEnv = { ...process.env, ...options.env };
+  const baseEnv: NodeJS.ProcessEnv = { ...inherited, ZT_PKI_DIR: pkiDir, [ORPHAN_GUARD_ENV]: String(process.pid) };
+  for (const name of PER_CHILD) delete baseEnv[name];
+  if (options.trustDomain !== undefined) baseEnv.ZT_TRUST_DOMAIN = options.trustDomain;
+  if (options.logLevel !== undefined) baseEnv.LOG_LEVEL = options.logLevel;
+
+  const spawnChild = async (name: string, launch: { command: string; args: readonly string[] }, env: NodeJS.ProcessEnv): Promise<StackChild> => {
+    const child = await StackChild.start({ name, ...launch, env, cwd: REPO_ROOT }, say);
+    children.push(child);
+    void child.exited.then((exit) => {
+      if (exit.requested || stopping !== undefined) return;
+      note(`${name} exited (${exit.signal ?? `code ${exit.code}`}); stopping the stack`);
+      void stop({ reason: 'child_exited', child: exit });
+    });
+    return child;
+  };
+
+  try {
+    await ensurePolicy(inherited, say);
+    let redisUrl: string | undefined;
+    if (options.redis === 'local') {
+      const port = await freePort(HOST);
+      redisDir = await mkdtemp(join(tmpdir(), 'zt-stack-redis-'));
+      const redisArgs = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', redisDir];
+      const redis = await spawnChild('redis', watchdogLaunch({ command: 'redis-server', args: redisArgs }, runtime), baseEnv);
+      await waitUntilReady(redis, `PING on ${port}`, redisReady(port), deadline);
+      redisUrl = `redis://${HOST}:${port}`;
+    } else if (options.redis !== undefined) {
+      redisUrl = options.redis.url;
+    }
+    const withRedis: NodeJS.ProcessEnv = redisUrl === undefined ? baseEnv : { ...baseEnv, REDIS_URL: redisUrl };
+
+    const svc = (service: Service, name: string, env: NodeJS.ProcessEnv, adminPort: number): Promise<void> =>
+      spawnChild(name, serviceLaunch(service, runtime), env).then((c) => waitUntilReady(c, `http://${HOST}:${adminPort}/readyz`, httpReady(`http://${HOST}:${adminPort}/readyz`), deadline));
+    await Promise.all([
+      svc('authz', 'authz', { ...withRedis, AUTHZ_LISTEN: `${HOST}:${ports.authz}`, AUTHZ_ADMIN_LISTEN: `${HOST}:${ports.authzAdmin}`, POLICY_WASM: inherited.POLICY_WASM ?? POLICY_WASM, POLICY_DATA: inherited.POLICY_DATA ?? POLICY_DATA }, ports.authzAdmin),
+      svc('rating', 'rating', { ...withRedis, RATING_LISTEN: `${HOST}:${ports.rating}`, RATING_ADMIN_LISTEN: `${HOST}:${ports.ratingAdmin}` }, ports.ratingAdmin),
+    ]);
+    const edgeEnv = (region: string, port: number, admin: number): NodeJS.ProcessEnv => ({
+      ...baseEnv,
+      EDGE_REGION: region,
+      EDGE_LISTEN: `${HOST}:${port}`,
+      EDGE_ADMIN_LISTEN: `${HOST}:${admin}`,
+      AUTHZ_URL: `https://${HOST}:${ports.authz}`,
+      RATING_URL: `https://${HOST}:${ports.rating}`,
+      ENVOY_CONFIG: inherited.ENVOY_CONFIG ?? ENVOY_YAML,
+    });
+    await Promise.all([
+      svc('edge', 'edge-us-east', edgeEnv('us-east', ports.edgeUsEast, ports.edgeUsEastAdmin), ports.edgeUsEastAdmin),
+      svc('edge', 'edge-eu-central', edgeEnv('eu-central', ports.edgeEuCentral, ports.edgeEuCentralAdmin), ports.edgeEuCentralAdmin),
+    ]);
+
+    const intervalMs = options.rotateIntervalMs ?? 60_000;
+    if (intervalMs > 0) stopRotation = startRotation(layout, spec, intervalMs, (line) => say(`${'rotate'.padEnd(15)} | ${line}`));
+
+    const bannerInput: BannerInput = {
+      ports,
+      host: HOST,
+      pkiDir,
+      pkiConfig,
+      repoRoot: REPO_ROOT,
+      redis: redisUrl === undefined ? 'in-memory stores (no Redis)' : redisUrl,
+      runtime: runtime === 'dist' ? 'compiled, from dist/' : 'from src/ through tsx',
+      pids: Object.fromEntries(children.map((c) => [c.name, c.pid])),
+    };
+    return {
+      ports,
+      host: HOST,
+      pkiDir,
+      redisUrl,
+      runtime,
+      pids: Object.freeze(Object.fromEntries(children.map((c) => [c.name, c.pid]))),
+      exited,
+      banner: () => banner(bannerInput),
+      stop: () => stop(),
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Every port that is 0 or unset-with-a-0 default becomes a free one. */
+async function resolvePorts(requested: Partial<StackPorts>): Promise<StackPorts> {
+  const entries = await Promise.all(
+    (Object.keys(DEFAULT_PORTS) as (keyof StackPorts)[]).map(async (k) => {
+      const p = requested[k] ?? DEFAULT_PORTS[k];
+      return [k, p === 0 ? await freePort(HOST) : p] as const;
+    }),
+  );
+  const port = new Map<keyof StackPorts, number>(entries);
+  const get = (k: keyof StackPorts): number => port.get(k) ?? DEFAULT_PORTS[k];
+  return Object.freeze({
+    edgeUsEast: get('edgeUsEast'),
+    edgeUsEastAdmin: get('edgeUsEastAdmin'),
+    edgeEuCentral: get('edgeEuCentral'),
+    edgeEuCentralAdmin: get('edgeEuCentralAdmin'),
+    authz: get('authz'),
+    authzAdmin: get('authzAdmin'),
+    rating: get('rating'),
+    ratingAdmin: get('ratingAdmin'),
+  });
+}
+
+/** Builds the policy wasm when it is missing (it is a build output, never committed). */
+async function ensurePolicy(env: NodeJS.ProcessEnv, say: (line: string) => void): Promise<void> {
+  if (env.POLICY_WASM !== undefined || existsSync(POLICY_WASM)) return;
+  // The build script lives in scripts/, so it runs through tsx whichever runtime the services use.
+  const launch = { command: process.execPath, args: ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'build-policy.ts')] };
+  const child = await StackChild.start({ name: 'build-policy', ...launch, env, cwd: REPO_ROOT }, say);
+  const exit = await child.exited;
+  if (exit.code !== 0) throw new Error(`building the policy failed (npm run build:policy needs the OPA CLI); its output:\n${child.tail()}`);
+}
