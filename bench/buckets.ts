@@ -27,7 +27,17 @@ interface Row {
   achievedPerS: number;
 }
 
-const { values } = parseArgs({ options: { rate: { type: 'string', default: '2000' }, seconds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { rate: { type: 'string', default: '2000' }, seconds: { type: 'string', default: '5' }, help: { type: 'boolean', short: 'h', default: false } },
+});
+if (values.help) {
+  process.stdout.write(`Usage: npm run bench:buckets -- [--rate 2000] [--seconds 5]
+
+Charges three buckets per request at a fixed rate through the memory store, the Redis store and the
+Redis store behind the failover wrapper; prints p50/p99 and writes JSON under bench/results/.
+`);
+  process.exit(0);
+}
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 
