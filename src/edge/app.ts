@@ -17,7 +17,7 @@ import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { buildAdminApp } from '../shared/admin.js';
-import { AppError } from '../shared/errors.js';
+import { AppError, ConfigError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { formatXfccElement } from '../shared/xfcc.js';
 import { accessRecord, countBodyBytes, logAccess } from './access-log.js';
@@ -26,7 +26,7 @@ import { clientCertOf, type ClientCert } from './client-cert.js';
 import type { EdgeConfig } from './config.js';
 import { normalizePath } from './normalize-path.js';
 import { PeerAgent } from './peer-agent.js';
-import { addOnSuccess, ROUTE_TIMEOUT_MS, upstreamProxy } from './upstream-proxy.js';
+import { addOnSuccess, RATING_CLUSTER, upstreamProxy } from './upstream-proxy.js';
 
 export interface EdgeDeps {
   /** Default: a pino logger for service `edge` with the region bound. */
@@ -65,7 +65,17 @@ export function buildApp(config: EdgeConfig, deps: EdgeDeps = {}): Edge {
   const authzAgent = new PeerAgent(tls, config.authzSpiffeId, sniFor(config.authzUrl));
   const ratingAgent = new PeerAgent(tls, config.ratingSpiffeId, sniFor(config.ratingUrl));
   const authz = new AuthzClient(config.authzUrl, envoy.authz, () => authzAgent.agent);
-  const proxy = upstreamProxy(config.ratingUrl, ratingAgent, log);
+  // The dev edge has one upstream, the rating API: envoy.yaml's routes must all go to its cluster.
+  const routes = envoy.routes;
+  const foreign = routes.find((r) => r.cluster !== RATING_CLUSTER);
+  if (routes.length === 0 || foreign !== undefined) {
+    throw new ConfigError('envoy_config', `${config.envoyConfigFile}: the dev edge routes only to the ${RATING_CLUSTER} cluster; found ${foreign?.cluster ?? 'no route'}`);
+  }
+  const routeTimeoutMs = routes[0]?.timeoutMs ?? 0;
+  if (routes.some((r) => r.timeoutMs !== routeTimeoutMs)) {
+    throw new ConfigError('envoy_config', `${config.envoyConfigFile}: the dev edge needs one timeout for every route to ${RATING_CLUSTER}`);
+  }
+  const proxy = upstreamProxy(config.ratingUrl, ratingAgent, routeTimeoutMs, log);
   const clients = new WeakMap<TLSSocket, ClientCert>();
 
   const app = express();
@@ -115,6 +125,12 @@ export function buildApp(config: EdgeConfig, deps: EdgeDeps = {}): Edge {
     if (req.socket.destroyed) return;
     // allowed_upstream_headers replace whatever the request carries under those names.
     for (const [name, value] of Object.entries(outcome.upstreamHeaders)) req.headers[name] = value;
+    // The router runs after ext_authz: a path no route matches is Envoy's 404 `NR`.
+    if (!routes.some((r) => req.url.startsWith(r.prefix))) {
+      record.flags.push('NR');
+      localReply(res, 404, 'route_not_found');
+      return;
+    }
     addOnSuccess(req, outcome.clientHeaders);
     record.details = 'via_upstream';
     await proxy(req, res);
@@ -182,7 +198,7 @@ export function buildApp(config: EdgeConfig, deps: EdgeDeps = {}): Edge {
     authz: Object.freeze({ ...envoy.authz, url: config.authzUrl.href, spiffeId: config.authzSpiffeId }),
     removedRequestHeaderPrefixes: envoy.removedRequestHeaderPrefixes,
     xfcc: envoy.xfcc,
-    upstream: Object.freeze({ url: config.ratingUrl.href, spiffeId: config.ratingSpiffeId, routeTimeoutMs: ROUTE_TIMEOUT_MS }),
+    upstream: Object.freeze({ url: config.ratingUrl.href, spiffeId: config.ratingSpiffeId, routeTimeoutMs }),
   });
 
   const admin = express();

@@ -42,6 +42,8 @@ export interface EnvoyEdgeConfig {
   };
   /** Client request headers whose name starts with one of these are removed before ext_authz. */
   readonly removedRequestHeaderPrefixes: readonly string[];
+  /** The route table, in order: the first whose prefix the (normalised) path starts with wins. */
+  readonly routes: readonly EdgeRoute[];
   readonly xfcc: {
     readonly mode: 'SANITIZE_SET';
     readonly subject: boolean;
@@ -50,6 +52,16 @@ export interface EnvoyEdgeConfig {
     readonly hash: true;
   };
 }
+
+/** One route of the virtual host: a path prefix, the cluster it goes to and the route timeout. */
+export interface EdgeRoute {
+  readonly prefix: string;
+  readonly cluster: string;
+  readonly timeoutMs: number;
+}
+
+/** Envoy's default route timeout when a route names none. */
+const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
 
 const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
@@ -159,6 +171,20 @@ const hcmSchema = z.object({
   forward_client_cert_details: z.literal('SANITIZE_SET', { error: 'the dev edge implements SANITIZE_SET only' }),
   set_current_client_cert_details: z.object({ subject: z.boolean().default(false), uri: z.boolean().default(false) }).default({ subject: false, uri: false }),
   http_filters: z.array(z.object({ name: z.string(), typed_config: z.record(z.string(), z.unknown()).optional() })),
+  route_config: z.object({
+    virtual_hosts: z
+      .array(
+        z.object({
+          routes: z.array(
+            z.object({
+              match: z.object({ prefix: z.string().startsWith('/') }, { error: 'the dev edge reproduces prefix route matches only' }).strict(),
+              route: z.object({ cluster: z.string().min(1), timeout: durationMs.optional() }),
+            }),
+          ),
+        }),
+      )
+      .length(1, 'the dev edge reproduces exactly one virtual host'),
+  }),
 });
 
 const bootstrapSchema = z.object({
@@ -237,6 +263,11 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
       allowedClientHeadersOnSuccess: response.allowed_client_headers_on_success?.patterns ?? [],
     },
     removedRequestHeaderPrefixes: prefixes,
+    routes: (hcm.route_config.virtual_hosts[0]?.routes ?? []).map((r) => ({
+      prefix: r.match.prefix,
+      cluster: r.route.cluster,
+      timeoutMs: r.route.timeout ?? DEFAULT_ROUTE_TIMEOUT_MS,
+    })),
     xfcc: {
       mode: hcm.forward_client_cert_details,
       subject: hcm.set_current_client_cert_details.subject,

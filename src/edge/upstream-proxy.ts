@@ -11,12 +11,6 @@ import type { Logger } from '../shared/logger.js';
 import { accessRecord } from './access-log.js';
 import type { PeerAgent } from './peer-agent.js';
 
-/**
- * envoy.yaml's route `timeout: 5s`. envoy-config.ts does not read routes yet, so the value is
- * repeated here; keep them equal (the edge parity test reads both).
- */
-export const ROUTE_TIMEOUT_MS = 5000;
-
 /** The cluster name the access log reports, as Envoy's %UPSTREAM_CLUSTER% does. */
 export const RATING_CLUSTER = 'rating_api';
 
@@ -34,23 +28,23 @@ export function addOnSuccess(req: IncomingMessage, headers: Readonly<Record<stri
  * made when the agent changes (a certificate rotation), so new requests present the new
  * certificate while requests in flight finish on the old agent.
  */
-export function upstreamProxy(target: URL, peer: PeerAgent, log: Logger): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function upstreamProxy(target: URL, peer: PeerAgent, routeTimeoutMs: number, log: Logger): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   let current: { agent: Agent; proxy: RequestHandler } | undefined;
   return async (req, res) => {
     const agent = peer.agent;
-    if (current?.agent !== agent) current = { agent, proxy: build(target, agent, log) };
+    if (current?.agent !== agent) current = { agent, proxy: build(target, agent, routeTimeoutMs, log) };
     await current.proxy(req, res);
   };
 }
 
-function build(target: URL, agent: Agent, log: Logger): RequestHandler {
+function build(target: URL, agent: Agent, routeTimeoutMs: number, log: Logger): RequestHandler {
   return createProxyMiddleware<IncomingMessage, ServerResponse>({
     target: target.origin,
     agent,
     // Envoy keeps the client's Host (no host_rewrite) and sets x-forwarded-* itself; so does the edge.
     changeOrigin: false,
     xfwd: false,
-    proxyTimeout: ROUTE_TIMEOUT_MS,
+    proxyTimeout: routeTimeoutMs,
     on: {
       proxyReq: (proxyReq, req) => {
         const r = accessRecord(req);

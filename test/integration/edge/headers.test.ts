@@ -178,6 +178,15 @@ describe('dev edge: headers on the way to authz and upstream', () => {
     assert.equal(line.response_code_details, 'path_has_escaped_slashes');
   });
 
+  it('answers 404 after authz allows a path that no envoy.yaml route matches, and forwards nothing', async () => {
+    const res = await post('/v2/tenants/acme/items/widget/ratings').send('{}');
+    assert.equal(res.status, 404);
+    assert.equal(authz.received[0]?.url, '/check/v2/tenants/acme/items/widget/ratings', 'ext_authz runs before the router, as in Envoy');
+    assert.equal(rating.received.length, 0);
+    const line = await accessLine(edge, (l) => l.status === 404 && l.path === '/v2/tenants/acme/items/widget/ratings');
+    assert.equal(line.response_code_details, 'route_not_found');
+  });
+
   it('rejects a header name with an underscore with 400, as headers_with_underscores_action does', async () => {
     const res = await post('/v1/tenants/acme/items/widget/ratings').set('x_zt_subject', 'mallory').send('{}');
     assert.equal(res.status, 400);

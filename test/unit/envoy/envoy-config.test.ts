@@ -127,6 +127,20 @@ describe('envoy-config: the dev edge reading envoy/envoy.yaml', () => {
     rejects(doc, /http_service: the dev edge only reproduces an HTTP ext_authz service/);
   });
 
+  it('reads the route table: the /v1/ prefix to the rating_api cluster with its 5 s timeout', async () => {
+    const { routes } = await loadEnvoyConfig(ENVOY_YAML);
+    assert.deepEqual(routes, [{ prefix: '/v1/', cluster: 'rating_api', timeoutMs: 5000 }]);
+  });
+
+  it('rejects a route match the dev edge cannot reproduce, naming its field', () => {
+    const doc = realDoc();
+    const hcm = (doc.static_resources as { listeners: { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[] }).listeners[0]?.filter_chains[0]?.filters[0]?.typed_config;
+    const route = (hcm?.route_config as { virtual_hosts: { routes: { match: Record<string, unknown> }[] }[] }).virtual_hosts[0]?.routes[0];
+    assert.ok(route);
+    route.match = { safe_regex: { regex: '^/v1/.*' } };
+    rejects(doc, /route_config\.virtual_hosts\[0\]\.routes\[0\]\.match/);
+  });
+
   it('rejects a timeout that is not a protobuf duration', () => {
     const doc = realDoc();
     ((extAuthzConfig(doc).http_service as Record<string, Record<string, unknown>>).server_uri ?? {}).timeout = '250ms';
