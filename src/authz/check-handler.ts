@@ -113,7 +113,13 @@ export class CheckHandler {
       now_ms: this.deps.clock.nowMs(),
     };
     const decision = this.deps.policy.evaluate(input);
-    if (!decision.allow) throw this.#policyDeny(decision);
+    if (!decision.allow) {
+      // The reasons the error middleware logs go through it. Any other deny is answered here, as
+      // that middleware would answer it, without building an Error (and its stack) first.
+      if (decision.reason === 'policy_error' || decision.reason === 'unavailable') throw this.#policyDeny(decision);
+      this.#respond(res, ctx, decision.status, decision.reason, this.#policyDenyHeaders(decision));
+      return;
+    }
 
     const result = await this.#charge(decision);
     ctx.buckets = remainingByBucket(result.buckets);
@@ -156,11 +162,15 @@ export class CheckHandler {
   };
 
   #policyDeny(decision: PolicyDecision): AppError {
+    return deny(decision.reason, decision.status, { headers: this.#policyDenyHeaders(decision) });
+  }
+
+  #policyDenyHeaders(decision: PolicyDecision): Record<string, string> {
     const headers: Record<string, string> = {};
     if (decision.status === 401) {
       headers['www-authenticate'] = bearerChallenge(decision.reason === 'missing_token' ? 'missing_token' : 'invalid_token', this.deps.realm);
     }
-    return deny(decision.reason, decision.status, { headers });
+    return headers;
   }
 
   async #charge(decision: PolicyDecision): Promise<ChargeResult> {
