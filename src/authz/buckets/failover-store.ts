@@ -58,6 +58,7 @@ export class FailoverBucketStore implements BucketStore {
   private readonly hooks: FailoverHooks;
   private degraded = false;
   private sawNotReady = false;
+  private primaryReached = false;
   private probeAt = 0;
   private primaryErrors = 0;
   private failureModeDecisions = 0;
@@ -72,6 +73,7 @@ export class FailoverBucketStore implements BucketStore {
     this.now = options.now ?? (() => performance.now());
     this.hooks = options.hooks ?? {};
     this.name = `${primary.name}+${this.mode}`;
+    this.primaryReached = primary.isReady();
   }
 
   async charge(specs: readonly BucketSpec[]): Promise<ChargeResult> {
@@ -80,6 +82,7 @@ export class FailoverBucketStore implements BucketStore {
     if (!this.primaryUsable()) return this.decideWithout(specs, undefined);
     try {
       const result = await this.primary.charge(specs);
+      this.primaryReached = true;
       if (this.degraded) this.setDegraded(false);
       return result;
     } catch (err) {
@@ -94,11 +97,14 @@ export class FailoverBucketStore implements BucketStore {
   }
 
   /**
-   * The `local` and `open` modes always decide, so they are always ready. In `closed` mode the store
-   * is ready while the primary is connected and not inside the back-off after a failed call.
+   * Ready once the primary (Redis) has been reached: a service that starts with Redis configured
+   * should not report ready on fallback buckets it never meant to use. After that, the `local` and
+   * `open` modes always decide, so they stay ready through an outage. In `closed` mode the store is
+   * ready while the primary is connected and not inside the back-off after a failed call.
    */
   isReady(): boolean {
-    if (this.mode !== 'closed') return true;
+    if (!this.primaryReached) this.primaryReached = this.primary.isReady();
+    if (this.mode !== 'closed') return this.primaryReached;
     return this.primary.isReady() && !(this.degraded && this.now() < this.probeAt);
   }
 

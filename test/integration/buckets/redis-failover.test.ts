@@ -139,6 +139,20 @@ describe('FailoverBucketStore over a real Redis', () => {
     assert.equal((await store.charge([bucket])).allowed, true);
   });
 
+  it('reports ready only once Redis has been reached, then stays ready through an outage in local mode', async () => {
+    await redis.kill();
+    const primary = new RedisBucketStore({ url: redis.url, commandTimeoutMs: 2000, reconnectMaxDelayMs: 50 });
+    const store = new FailoverBucketStore(primary, new MemoryBucketStore({ sweepIntervalMs: 0 }), { mode: 'local' });
+    opened.push(store);
+    assert.equal(store.isReady(), false, 'not ready before Redis was ever reached');
+    await redis.restart();
+    await waitFor('the store to be ready', () => (store.isReady() ? true : undefined));
+    await redis.kill();
+    await waitFor('the client to notice', () => (primary.isReady() ? undefined : true));
+    assert.equal(store.isReady(), true, 'local mode keeps deciding, so it stays ready');
+    await redis.restart();
+  });
+
   it('allows every request with full buckets in open mode while Redis is down', async () => {
     const { store } = await open('open');
     await redis.kill();
