@@ -5,7 +5,7 @@ import { MemoryBucketStore } from '../../../src/authz/buckets/token-bucket-memor
 import { ConfigError } from '../../../src/shared/errors.js';
 import { createLogger } from '../../../src/shared/logger.js';
 import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 describe('createBucketStore', () => {
   let redis: GivenRedis;

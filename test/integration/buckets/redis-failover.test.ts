@@ -5,7 +5,7 @@ import { FailoverBucketStore, type FailureMode } from '../../../src/authz/bucket
 import { MemoryBucketStore } from '../../../src/authz/buckets/token-bucket-memory.js';
 import { RedisBucketStore } from '../../../src/authz/buckets/token-bucket-redis.js';
 import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 interface Observed {
   states: string[];

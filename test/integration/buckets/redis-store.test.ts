@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { RedisBucketStore } from '../../../src/authz/buckets/token-bucket-redis.js';
 import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
 import { behavesLikeABucketStore, type StoreHarness } from './bucket-store-suite.js';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 describe('RedisBucketStore', () => {
   let redis: GivenRedis;

@@ -10,7 +10,7 @@ import { givenPki, type TestPki } from '../../helpers/given-pki.js';
 import { captureLogs, type Pem } from './rating-harness.js';
 import { rawRequest } from './raw-request.js';
 import { errorBody } from './response-shapes.js';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 /** The serial the server presents on a fresh handshake, in the PKI library's notation. */
 function presentedSerial(port: number, pem: Pem): Promise<string> {

@@ -4,7 +4,7 @@ import { RedisRatingStore } from '../../../src/rating/rating-store-redis.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
 import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
 import { bodyOf, errorBody, writeBody } from './response-shapes.js';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../helpers/wait-for.js';
 import { behavesLikeTheRatingApi } from './rating-api-suite.js';
 import { ALICE, ratingsPath, startApi, ztHeaders, type RunningApi } from './rating-harness.js';
 

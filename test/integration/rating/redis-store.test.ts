@@ -4,7 +4,7 @@ import { RedisRatingStore } from '../../../src/rating/rating-store-redis.js';
 import { AppError } from '../../../src/shared/errors.js';
 import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
 import { behavesLikeARatingStore } from './rating-store-suite.js';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 describe('RedisRatingStore', () => {
   let redis: GivenRedis;
