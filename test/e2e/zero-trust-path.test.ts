@@ -213,6 +213,7 @@ for (const store of ['memory', 'redis'] as const) {
       timings.sort((a, b) => a - b);
       // The edge's authz timeout is 250 ms (envoy.yaml); the median of five answers is the figure.
       assert.ok((timings[2] ?? Infinity) < 300, `median ${timings[2]} ms; all ${timings.map(Math.round).join(', ')}`);
+      if (this.test) this.test.title += ` (answers in ${timings.map(Math.round).join(', ')} ms)`;
       const back = await edge.get(ratingsPath('happy')).set('authorization', `Bearer ${token}`);
       assert.equal(back.status, 200, 'answers again once authz resumes');
     });
