@@ -13,24 +13,13 @@ import type { PkiLayout } from '../src/pki/layout.js';
 import { mintToken } from '../src/pki/token.js';
 import { formatXfccElement } from '../src/shared/xfcc.js';
 import type { LoadRequest } from './authz-loadgen.js';
+import { prng } from '../test/helpers/prng.js';
 
 export const ISSUER = 'https://idp.zt.local';
 export const AUDIENCE = 'rating-api';
 const REGIONS = ['us-east', 'eu-central'] as const;
 const TENANTS = 50;
 const USERS = 1000;
-
-/** mulberry32, so that every run replays the same requests. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface User {
   readonly sub: string;

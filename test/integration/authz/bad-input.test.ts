@@ -2,18 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:tls';
 import { REASONS } from '../../../src/shared/errors.js';
 import { BOB, EdgeClient, givenAuthz, tokenFor, xfccFor, type CheckResponse, type RunningAuthz } from './given-authz.js';
-
-/** mulberry32: a tiny seeded PRNG, so that a failing input can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../helpers/prng.js';
 
 class Garbage {
   constructor(private readonly rnd: () => number) {}
