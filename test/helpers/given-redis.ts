@@ -203,3 +203,27 @@ function encode(args: readonly string[]): string {
   for (const a of args) out += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
   return out;
 }
+
+/**
+ * The mocha hooks of a suite that shares one redis-server: started before the suite, stopped after
+ * it, started again before a test if an earlier one killed it, and flushed before each test (never
+ * after, so a failing test leaves its data to look at). Returns the server of the running suite.
+ */
+export function useRedis(): () => GivenRedis {
+  let redis: GivenRedis | undefined;
+  const current = (): GivenRedis => {
+    if (redis === undefined) throw new Error('useRedis(): the suite has not started its redis-server yet');
+    return redis;
+  };
+  before(async () => {
+    redis = await givenRedis();
+  });
+  after(async () => {
+    await redis?.stop();
+  });
+  beforeEach(async () => {
+    if (!current().running) await current().restart();
+    await current().flush();
+  });
+  return current;
+}

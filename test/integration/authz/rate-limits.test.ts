@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
+import { useRedis } from '../../helpers/given-redis.js';
 import { givenData, type TestData } from './given-data.js';
 import { ALICE, EdgeClient, givenAuthz, tokenFor, xfccFor, type CheckResponse, type RunningAuthz } from './given-authz.js';
 
@@ -12,22 +12,10 @@ const WRITE = '/check/v1/tenants/acme/items/i1/ratings';
  * (test/integration/buckets); these check that the service charges what the policy names.
  */
 describe('authz check: rate limits with Redis', () => {
-  let redis: GivenRedis;
-
-  before(async () => {
-    redis = await givenRedis();
-  });
-
-  after(async () => {
-    await redis.stop();
-  });
-
-  beforeEach(async () => {
-    await redis.flush();
-  });
+  const redis = useRedis();
 
   async function started(data?: TestData): Promise<{ svc: RunningAuthz; edge: EdgeClient; write: (token: string) => Promise<CheckResponse> }> {
-    const svc = await givenAuthz({ env: { REDIS_URL: redis.url, ...(data ? { POLICY_DATA: data.path } : {}) } });
+    const svc = await givenAuthz({ env: { REDIS_URL: redis().url, ...(data ? { POLICY_DATA: data.path } : {}) } });
     const edge = await EdgeClient.create(svc);
     const xfcc = xfccFor(svc.pki, 'client-alice');
     return { svc, edge, write: (token) => edge.check('POST', WRITE, { authorization: `Bearer ${token}`, 'x-forwarded-client-cert': xfcc }) };
@@ -67,7 +55,7 @@ describe('authz check: rate limits with Redis', () => {
       await sleep(Number(denied.headers['retry-after']) * 1000);
       const again = await write(token);
       assert.equal(again.status, 200, 'waiting the announced retry-after is enough');
-      assert.match(await redis.command('DBSIZE'), /^:[1-9]/, 'the buckets live in Redis');
+      assert.match(await redis().command('DBSIZE'), /^:[1-9]/, 'the buckets live in Redis');
     });
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
+import { useRedis } from '../../helpers/given-redis.js';
 import { bodyOf, EdgeClient, givenAuthz, tokenFor, xfccFor, type CheckResponse, type RunningAuthz } from './given-authz.js';
 
 const WRITE = '/check/v1/tenants/acme/items/i1/ratings';
@@ -28,20 +28,7 @@ async function metric(svc: RunningAuthz, name: string): Promise<number> {
  * 503 `unavailable` until Redis is back.
  */
 describe('authz check: Redis failure modes', () => {
-  let redis: GivenRedis;
-
-  before(async () => {
-    redis = await givenRedis();
-  });
-
-  after(async () => {
-    await redis.stop();
-  });
-
-  beforeEach(async () => {
-    if (!redis.running) await redis.restart();
-    await redis.flush();
-  });
+  const redis = useRedis();
 
   async function writer(svc: RunningAuthz, edge: EdgeClient, user: string): Promise<() => Promise<CheckResponse>> {
     const token = await tokenFor(svc.pki, { sub: user, tenant: 'acme', roles: ['rater'], region: 'us-east', tier: 'enterprise' });
@@ -54,7 +41,7 @@ describe('authz check: Redis failure modes', () => {
     let edge: EdgeClient;
 
     before(async () => {
-      svc = await givenAuthz({ env: { REDIS_URL: redis.url, RATE_LIMIT_FAILURE_MODE: 'local' } });
+      svc = await givenAuthz({ env: { REDIS_URL: redis().url, RATE_LIMIT_FAILURE_MODE: 'local' } });
       edge = await EdgeClient.create(svc);
     });
 
@@ -66,9 +53,9 @@ describe('authz check: Redis failure modes', () => {
     it('keeps limiting without a 5xx while Redis is down and uses Redis again after its restart', async () => {
       const before = await writer(svc, edge, 'carol');
       assert.equal((await before()).status, 200);
-      assert.match(await redis.command('DBSIZE'), /^:[1-9]/, 'charged in Redis while it is up');
+      assert.match(await redis().command('DBSIZE'), /^:[1-9]/, 'charged in Redis while it is up');
 
-      await redis.kill();
+      await redis().kill();
       const during = await writer(svc, edge, 'dave');
       const statuses: number[] = [];
       for (let i = 0; i < 12; i++) {
@@ -82,12 +69,12 @@ describe('authz check: Redis failure modes', () => {
       const ready = await request(`http://127.0.0.1:${svc.adminPort}`).get('/readyz');
       assert.equal(ready.status, 200, 'local mode can still decide, so it stays ready');
 
-      await redis.restart();
+      await redis().restart();
       const after = await writer(svc, edge, 'erin');
       await eventually('the Redis store to be used again', async () => {
         const res = await after();
         assert.ok(res.status === 200 || res.status === 429, `status ${res.status}`);
-        return /^:[1-9]/.test(await redis.command('DBSIZE'));
+        return /^:[1-9]/.test(await redis().command('DBSIZE'));
       });
       assert.equal(await metric(svc, 'authz_bucket_store_degraded'), 0);
     });
@@ -98,7 +85,7 @@ describe('authz check: Redis failure modes', () => {
     let edge: EdgeClient;
 
     before(async () => {
-      svc = await givenAuthz({ env: { REDIS_URL: redis.url, RATE_LIMIT_FAILURE_MODE: 'closed' } });
+      svc = await givenAuthz({ env: { REDIS_URL: redis().url, RATE_LIMIT_FAILURE_MODE: 'closed' } });
       edge = await EdgeClient.create(svc);
     });
 
@@ -111,7 +98,7 @@ describe('authz check: Redis failure modes', () => {
       const write = await writer(svc, edge, 'frank');
       await eventually('Redis to be connected', async () => (await write()).status === 200);
 
-      await redis.kill();
+      await redis().kill();
       for (let i = 0; i < 3; i++) {
         const res = await write();
         assert.equal(res.status, 503);
@@ -124,7 +111,7 @@ describe('authz check: Redis failure modes', () => {
       assert.equal(ready.status, 503);
       assert.deepEqual(bodyOf(ready).failing, ['buckets']);
 
-      await redis.restart();
+      await redis().restart();
       await eventually('checks to be allowed again', async () => (await write()).status === 200);
     });
   });

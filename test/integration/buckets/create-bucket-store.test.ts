@@ -4,23 +4,13 @@ import type { BucketSpec, BucketStore, ChargeResult } from '../../../src/authz/b
 import { MemoryBucketStore } from '../../../src/authz/buckets/token-bucket-memory.js';
 import { ConfigError } from '../../../src/shared/errors.js';
 import { createLogger } from '../../../src/shared/logger.js';
-import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
+import { useRedis } from '../../helpers/given-redis.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 describe('createBucketStore', () => {
-  let redis: GivenRedis;
+  const redis = useRedis();
   const opened: BucketStore[] = [];
 
-  before(async () => {
-    redis = await givenRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
-  beforeEach(async () => {
-    if (!redis.running) await redis.restart();
-    await redis.flush();
-  });
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((s) => s.close()));
   });
@@ -49,7 +39,7 @@ describe('createBucketStore', () => {
   it('puts Redis behind the failure mode and logs the outage and the recovery once each', async () => {
     const lines: string[] = [];
     const logger = createLogger('authz', { destination: { write: (line: string) => void lines.push(line) } });
-    const store = createBucketStore({ redisUrl: redis.url, failureMode: 'local', logger });
+    const store = createBucketStore({ redisUrl: redis().url, failureMode: 'local', logger });
     opened.push(store);
     assert.equal(store.name, 'redis+local');
     let n = 0;
@@ -60,10 +50,10 @@ describe('createBucketStore', () => {
     await waitFor('redis to be used', async () => ((await charge()).source === 'redis' ? true : undefined));
     lines.length = 0;
 
-    await redis.kill();
+    await redis().kill();
     assert.equal((await charge()).source, 'local-fallback');
     assert.equal((await charge()).source, 'local-fallback');
-    await redis.restart();
+    await redis().restart();
     await waitFor('redis to be used again', async () => ((await charge()).source === 'redis' ? true : undefined));
 
     const logged = lines.map((l) => JSON.parse(l) as { level: string; msg: string; mode?: string });

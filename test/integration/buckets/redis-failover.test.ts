@@ -4,7 +4,7 @@ import type { BucketSpec, ChargeResult } from '../../../src/authz/buckets/bucket
 import { FailoverBucketStore, type FailureMode } from '../../../src/authz/buckets/failover-store.js';
 import { MemoryBucketStore } from '../../../src/authz/buckets/token-bucket-memory.js';
 import { RedisBucketStore } from '../../../src/authz/buckets/token-bucket-redis.js';
-import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
+import { useRedis } from '../../helpers/given-redis.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 interface Observed {
@@ -14,22 +14,13 @@ interface Observed {
 }
 
 describe('FailoverBucketStore over a real Redis', () => {
-  let redis: GivenRedis;
+  const redis = useRedis();
   const opened: FailoverBucketStore[] = [];
 
-  before(async () => {
-    redis = await givenRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
-  beforeEach(async () => {
-    if (!redis.running) await redis.restart();
-    await redis.flush();
-  });
   afterEach(async () => {
     // A test that failed while Redis was paused must not leave it paused for the next one.
-    if (redis.pid !== undefined) process.kill(redis.pid, 'SIGCONT');
+    const pid = redis().pid;
+    if (pid !== undefined) process.kill(pid, 'SIGCONT');
     await Promise.all(opened.splice(0).map((s) => s.close()));
   });
 
@@ -42,7 +33,7 @@ describe('FailoverBucketStore over a real Redis', () => {
   async function open(mode: FailureMode, options: OpenOptions = {}): Promise<{ store: FailoverBucketStore; seen: Observed }> {
     const seen: Observed = { states: [], primaryErrors: 0, failureModeDecisions: 0 };
     const primary = new RedisBucketStore({
-      url: redis.url,
+      url: redis().url,
       // Generous unless a test is about timeouts: a stalled test process must not fake an outage.
       commandTimeoutMs: options.commandTimeoutMs ?? 2000,
       reconnectMaxDelayMs: 50,
@@ -84,7 +75,7 @@ describe('FailoverBucketStore over a real Redis', () => {
       for (let i = 0; i < 25; i++) {
         results.push(await store.charge([wide]));
         if (results.length >= 40) {
-          killed ??= redis.kill();
+          killed ??= redis().kill();
           await killed;
         }
       }
@@ -109,7 +100,7 @@ describe('FailoverBucketStore over a real Redis', () => {
     assert.ok((denied.retryAfterS ?? 0) >= 1);
     assert.equal(store.stats().degraded, true);
 
-    await redis.restart();
+    await redis().restart();
     await untilRedisAgain(store);
     // The restarted Redis kept nothing (no persistence), so alice is full there.
     const back = await store.charge([user]);
@@ -123,7 +114,7 @@ describe('FailoverBucketStore over a real Redis', () => {
   it('rejects with BucketStoreUnavailableError (503 unavailable) in closed mode while Redis is down', async () => {
     let now = 0;
     const { store } = await open('closed', { now: () => now, probeIntervalMs: 1000 });
-    await redis.kill();
+    await redis().kill();
     const bucket: BucketSpec = { name: 'user', key: 'bob', capacity: 5, refillPerS: 1, cost: 1 };
     await assert.rejects(store.charge([bucket]), (err: unknown) => {
       assert.ok(err instanceof BucketStoreUnavailableError);
@@ -132,7 +123,7 @@ describe('FailoverBucketStore over a real Redis', () => {
       return true;
     });
     assert.equal(store.isReady(), false);
-    await redis.restart();
+    await redis().restart();
     now += 1000;
     await untilRedisAgain(store);
     assert.equal(store.isReady(), true);
@@ -140,22 +131,22 @@ describe('FailoverBucketStore over a real Redis', () => {
   });
 
   it('reports ready only once Redis has been reached, then stays ready through an outage in local mode', async () => {
-    await redis.kill();
-    const primary = new RedisBucketStore({ url: redis.url, commandTimeoutMs: 2000, reconnectMaxDelayMs: 50 });
+    await redis().kill();
+    const primary = new RedisBucketStore({ url: redis().url, commandTimeoutMs: 2000, reconnectMaxDelayMs: 50 });
     const store = new FailoverBucketStore(primary, new MemoryBucketStore({ sweepIntervalMs: 0 }), { mode: 'local' });
     opened.push(store);
     assert.equal(store.isReady(), false, 'not ready before Redis was ever reached');
-    await redis.restart();
+    await redis().restart();
     await waitFor('the store to be ready', () => (store.isReady() ? true : undefined));
-    await redis.kill();
+    await redis().kill();
     await waitFor('the client to notice', () => (primary.isReady() ? undefined : true));
     assert.equal(store.isReady(), true, 'local mode keeps deciding, so it stays ready');
-    await redis.restart();
+    await redis().restart();
   });
 
   it('allows every request with full buckets in open mode while Redis is down', async () => {
     const { store } = await open('open');
-    await redis.kill();
+    await redis().kill();
     const bucket: BucketSpec = { name: 'user', key: 'carol', capacity: 2, refillPerS: 0.01, cost: 1 };
     for (let i = 0; i < 5; i++) {
       const r = await store.charge([bucket]);
@@ -169,7 +160,7 @@ describe('FailoverBucketStore over a real Redis', () => {
   it('pays one command timeout per probe interval while Redis hangs, then returns to Redis', async () => {
     let now = 0;
     const { store, seen } = await open('local', { now: () => now, probeIntervalMs: 1000, commandTimeoutMs: 100 });
-    const pid = redis.pid;
+    const pid = redis().pid;
     assert.ok(pid !== undefined);
     process.kill(pid, 'SIGSTOP');
     const bucket: BucketSpec = { name: 'user', key: 'dave', capacity: 3, refillPerS: 0.01, cost: 1 };
@@ -189,7 +180,7 @@ describe('FailoverBucketStore over a real Redis', () => {
 
   it('passes a policy bug through instead of applying the failure mode', async () => {
     const { store } = await open('open');
-    await redis.kill();
+    await redis().kill();
     await assert.rejects(store.charge([{ name: 'user', key: 'eve', capacity: 0, refillPerS: 1, cost: 1 }]), { code: 'policy_error' });
   });
 });
