@@ -6,25 +6,31 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import type { PolicyData } from '../src/authz/policy/policy-data.js';
-import { ClaimsSchema, type PolicyInput } from '../src/authz/policy/policy-engine.js';
-import type { PkiLayout } from '../src/pki/layout.js';
+import { ClaimsSchema } from '../src/authz/jwt/claims.js';
+import type { PolicyInput } from '../src/authz/policy/policy-engine.js';
+import type { PkiLayout } from '../src/shared/pki/pki-layout.js';
 import { mintToken } from '../src/pki/token.js';
+import { JWT_AUDIENCE, JWT_ISSUER } from '../src/shared/settings/common-settings.js';
+import { edgeOf, edgeRegions, loadTopology } from '../src/shared/topology.js';
 import { formatXfccElement } from '../src/shared/xfcc.js';
 import type { LoadRequest } from './authz-loadgen.js';
 import { prng } from '../test/helpers/prng.js';
 
-export const ISSUER = 'https://idp.zt.local';
-export const AUDIENCE = 'rating-api';
-const REGIONS = ['us-east', 'eu-central'] as const;
+const ISSUER = JWT_ISSUER.default ?? '';
+const AUDIENCE = JWT_AUDIENCE.default ?? '';
+// The regions, their edges and the trust domain, from the one topology.
+const TOPOLOGY = loadTopology(fileURLToPath(new URL('../pki/workloads.yaml', import.meta.url)));
+const REGIONS = edgeRegions(TOPOLOGY);
 const TENANTS = 50;
 const USERS = 1000;
 
 interface User {
   readonly sub: string;
   readonly tenant: string;
-  readonly region: (typeof REGIONS)[number];
+  readonly region: string;
   readonly roles: string[];
   readonly token: string;
 }
@@ -44,8 +50,8 @@ function tenantName(i: number): string {
   return `t${String(i).padStart(2, '0')}`;
 }
 
-function regionOf(tenant: number): (typeof REGIONS)[number] {
-  return REGIONS[tenant % 2]!;
+function regionOf(tenant: number): string {
+  return REGIONS[tenant % REGIONS.length]!;
 }
 
 /**
@@ -84,20 +90,21 @@ export async function buildWorkload(layout: PkiLayout, dataPath: string, count: 
     // users) are refused writes; the rest are writes that the buckets may still refuse.
     const kind = r < 0.03 ? 'cross_region' : r < 0.05 ? 'tenant_mismatch' : user.roles.includes('viewer') ? 'forbidden_role' : 'write';
     mix[kind] = (mix[kind] ?? 0) + 1;
-    const edgeRegion = kind === 'cross_region' ? REGIONS[(REGIONS.indexOf(user.region) + 1) % 2]! : user.region;
+    const edgeRegion = kind === 'cross_region' ? REGIONS[(REGIONS.indexOf(user.region) + 1) % REGIONS.length]! : user.region;
     let tenant = user.tenant;
     if (kind === 'tenant_mismatch') {
       const own = Number(user.tenant.slice(1));
       tenant = tenantName((own + 2) % TENANTS); // same region, another tenant
     }
     const path = `/v1/tenants/${tenant}/items/item-${Math.floor(rnd() * 500)}/ratings`;
-    const edge = `edge-${edgeRegion}`;
-    const clientId = `spiffe://zt.local/${user.region}/client/${user.sub}`;
+    const edge = edgeOf(TOPOLOGY, edgeRegion).name;
+    const clientId = `spiffe://${TOPOLOGY.trustDomain}/${user.region}/client/${user.sub}`;
+    const edgeId = edgeOf(TOPOLOGY, edgeRegion).spiffeId;
     const requestId = `bench-${n}`;
     const xfcc = formatXfccElement({
-      by: `spiffe://zt.local/${edgeRegion}/edge/envoy`,
+      by: edgeId,
       hash: createHash('sha256').update(clientId).digest('hex'),
-      subject: `CN=${user.sub},O=zt.local`,
+      subject: `CN=${user.sub},O=${TOPOLOGY.trustDomain}`,
       uri: clientId,
     });
     checks.push({
@@ -108,7 +115,7 @@ export async function buildWorkload(layout: PkiLayout, dataPath: string, count: 
     });
     const input: PolicyInput = {
       request: { method: 'POST', path, segments: path.split('/').filter((s) => s !== ''), query: {}, headers: { host: 'ratings.zt.local', 'x-request-id': requestId }, id: requestId },
-      edge: { spiffe_id: `spiffe://zt.local/${edgeRegion}/edge/envoy`, region: edgeRegion },
+      edge: { spiffe_id: edgeId, region: edgeRegion },
       source: { spiffe_id: clientId, region: user.region, kind: 'client', name: user.sub },
       token: { claims: ClaimsSchema.parse(decodeJwt(user.token)) },
       now_ms: Date.now(),

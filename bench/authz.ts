@@ -26,12 +26,13 @@ import { buildApp } from '../src/authz/app.js';
 import { loadConfig } from '../src/authz/config.js';
 import { createDeps } from '../src/authz/create-deps.js';
 import { initPki } from '../src/pki/authority.js';
-import { PkiLayout } from '../src/pki/layout.js';
-import { loadPkiSpec } from '../src/pki/workloads.js';
+import { PkiLayout } from '../src/shared/pki/pki-layout.js';
+import { readWorkloadMaterial } from '../src/shared/pki/workload-material.js';
+import { edgeOf, edgeRegions, loadTopology } from '../src/shared/topology.js';
 import { createLogger } from '../src/shared/logger.js';
-import { listen } from '../src/shared/listen.js';
+import { startService } from '../src/shared/service.js';
 import { givenRedis, type GivenRedis } from '../test/helpers/given-redis.js';
-import { givenBuiltPolicy, wasmPath } from '../test/unit/policy/given-policy.js';
+import { givenBuiltPolicy, wasmPath } from '../test/helpers/given-policy.js';
 import type { LoadJob, LoadRequest, LoadResult } from './authz-loadgen.js';
 import { startHelloWorld, startOpa, type Tls } from './authz-targets.js';
 import { buildWorkload, writeBenchData } from './authz-workload.js';
@@ -139,33 +140,43 @@ async function main(): Promise<void> {
     await givenBuiltPolicy();
     const pkiDir = join(work, 'pki');
     const layout = new PkiLayout(pkiDir);
-    await initPki(layout, loadPkiSpec(join(repoRoot, 'pki', 'workloads.yaml')));
+    const topology = loadTopology(join(repoRoot, 'pki', 'workloads.yaml'));
+    await initPki(layout, topology);
     const dataPath = await writeBenchData(repoRoot, work);
     process.stderr.write('minting 1,000 tokens and building the requests\n');
     const workload = await buildWorkload(layout, dataPath, Number(values.requests));
     const redisUrl = process.env.REDIS_URL ?? (redis = await givenRedis()).url;
 
     const readTls = async (w: string): Promise<Tls> => {
-      const { readFile } = await import('node:fs/promises');
-      const [cert, key, ca] = await Promise.all([readFile(layout.certFile(w), 'utf8'), readFile(layout.keyFile(w), 'utf8'), readFile(layout.bundle, 'utf8')]);
-      return { cert, key, ca };
+      const m = await readWorkloadMaterial(layout, w);
+      return { cert: m.certPem, key: m.keyPem, ca: m.caPem };
     };
-    const edges = { 'edge-us-east': await readTls('edge-us-east'), 'edge-eu-central': await readTls('edge-eu-central') };
+    // Every edge of the topology, by workload name (the load generator picks each request's edge).
+    const edgeNames = edgeRegions(topology).map((region) => edgeOf(topology, region).name);
+    const edges: Record<string, Tls> = Object.fromEntries(await Promise.all(edgeNames.map(async (name) => [name, await readTls(name)] as const)));
     const rows: Row[] = [];
 
     for (const pipelining of [false, true]) {
       if (redis) await redis.flush();
-      const config = loadConfig({ ZT_PKI_DIR: pkiDir, AUTHZ_LISTEN: '127.0.0.1:0', AUTHZ_ADMIN_LISTEN: '127.0.0.1:0', POLICY_WASM: wasmPath, POLICY_DATA: dataPath, REDIS_URL: redisUrl });
-      // Decision lines are serialised and written as in production, to /dev/null instead of a terminal.
-      const logger = createLogger('authz', { destination: pino.destination({ dest: '/dev/null', sync: true }) });
-      const deps = await createDeps(config, { logger });
-      setAutoPipelining(deps.buckets, pipelining);
-      const authz = buildApp(config, deps);
-      const port = await listen(authz.server, config.listen);
+      const env = { ZT_PKI_DIR: pkiDir, AUTHZ_LISTEN: '127.0.0.1:0', AUTHZ_ADMIN_LISTEN: '127.0.0.1:0', POLICY_WASM: wasmPath, POLICY_DATA: dataPath, REDIS_URL: redisUrl };
+      const authz = await startService(
+        {
+          name: 'authz',
+          loadConfig,
+          createDeps: async (config) => {
+            // Decision lines are serialised and written as in production, to /dev/null instead of a terminal.
+            const deps = await createDeps(config, { logger: createLogger('authz', { destination: pino.destination({ dest: '/dev/null', sync: true }) }) });
+            setAutoPipelining(deps.buckets, pipelining);
+            return deps;
+          },
+          buildApp,
+        },
+        env,
+      );
       try {
-        await measure(`authz (auto-pipelining ${pipelining ? 'on' : 'off'})`, port, edges, workload.checks, selfCpu, rows);
+        await measure(`authz (auto-pipelining ${pipelining ? 'on' : 'off'})`, authz.ports.port ?? 0, edges, workload.checks, selfCpu, rows);
       } finally {
-        await authz.close();
+        await authz.stop();
       }
     }
 
@@ -176,7 +187,7 @@ async function main(): Promise<void> {
       await hello.close();
     }
 
-    const opa = await startOpa(repoRoot, { certFile: layout.certFile('authz'), keyFile: layout.keyFile('authz'), caFile: layout.bundle, dataPath }, edges['edge-us-east']);
+    const opa = await startOpa(repoRoot, { certFile: join(layout.current('authz'), 'cert.pem'), keyFile: join(layout.current('authz'), 'key.pem'), caFile: layout.bundle, dataPath }, await readTls(edgeNames[0] ?? ''));
     try {
       await measure('opa server (policy only)', opa.port, edges, workload.opa, pidCpu(opa.child.pid!), rows);
     } finally {

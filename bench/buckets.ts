@@ -13,6 +13,7 @@ import type { BucketSpec, BucketStore } from '../src/authz/buckets/bucket-store.
 import { FailoverBucketStore } from '../src/authz/buckets/failover-store.js';
 import { MemoryBucketStore } from '../src/authz/buckets/token-bucket-memory.js';
 import { RedisBucketStore } from '../src/authz/buckets/token-bucket-redis.js';
+import { createRedisClient } from '../src/shared/redis-client.js';
 import { givenRedis, type GivenRedis } from '../test/helpers/given-redis.js';
 
 interface Row {
@@ -124,7 +125,8 @@ async function main(): Promise<void> {
     rows.push(await run('memory', memory));
     await memory.close();
 
-    const redis = new RedisBucketStore({ url });
+    // The service's client: the one factory, and RATE_LIMIT_REDIS_TIMEOUT_MS's default.
+    const redis = new RedisBucketStore(createRedisClient({ url: new URL(url), connectionName: 'zt-bench-buckets', commandTimeoutMs: 50 }));
     await waitReady(redis);
     rows.push(await run('redis', redis));
     const failover = new FailoverBucketStore(redis, new MemoryBucketStore(), { mode: 'local' });

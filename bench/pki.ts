@@ -11,10 +11,10 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Command } from 'commander';
 import { initPki } from '../src/pki/authority.js';
-import { PkiLayout } from '../src/pki/layout.js';
+import { PkiLayout } from '../src/shared/pki/pki-layout.js';
 import { withPkiLock } from '../src/pki/lock.js';
 import { rotate } from '../src/pki/rotate.js';
-import { loadPkiSpec } from '../src/pki/workloads.js';
+import { loadTopology } from '../src/shared/topology.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -38,7 +38,7 @@ const program = new Command('bench-pki')
   .option('--out <file>', 'JSON output', 'bench/results/pki.json')
   .action(async (opts: { runs: string; out: string }) => {
     const runs = Math.max(1, Number(opts.runs) || 5);
-    const spec = loadPkiSpec(CONFIG);
+    const spec = loadTopology(CONFIG);
     const work = await mkdtemp(join(tmpdir(), 'zt-bench-pki-'));
     const samples = { init_op: [] as number[], rotate_op: [] as number[], init_cmd: [] as number[], rotate_cmd: [] as number[] };
     try {

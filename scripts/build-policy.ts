@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { gunzipSync } from 'node:zlib';
 import { loadPolicy } from '@open-policy-agent/opa-wasm';
 import { Command, CommanderError } from 'commander';
+import { extract } from 'tar';
 import { POLICY_ENTRYPOINT } from '../src/authz/policy/policy-engine.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -49,7 +49,7 @@ async function buildPolicyWasm(policiesDir: string, out: string): Promise<{ byte
     const bundle = join(work, 'bundle.tar.gz');
     const ignore = IGNORE.flatMap((pattern) => ['--ignore', pattern]);
     await opa(['build', '-t', 'wasm', '-e', POLICY_ENTRYPOINT, ...ignore, '-o', bundle, policiesDir]);
-    const wasm = tarEntry(gunzipSync(await readFile(bundle)), '/policy.wasm');
+    const wasm = await bundleFile(bundle, work, 'policy.wasm');
     await checkLoadable(wasm);
     await mkdir(dirname(out), { recursive: true });
     // Rename into place so that a service or test reading the file never sees half of it.
@@ -72,35 +72,14 @@ async function opa(args: string[]): Promise<void> {
   }
 }
 
-/**
- * Returns the body of one regular file in a tar archive. OPA writes short ustar names with a
- * leading slash; GNU long names and pax `path` records are honoured in case that ever changes.
- */
-function tarEntry(tar: Buffer, wanted: string): Buffer {
-  const norm = (name: string): string => name.replace(/^(\.?\/)+/, '');
-  let offset = 0;
-  let nextName: string | undefined;
-  while (offset + 512 <= tar.length) {
-    const header = tar.subarray(offset, offset + 512);
-    if (header.every((b) => b === 0)) break;
-    const size = Number.parseInt(field(header, 124, 12).trim() || '0', 8);
-    if (!Number.isSafeInteger(size) || size < 0) throw new BuildError('the OPA bundle is not a readable tar archive');
-    const body = tar.subarray(offset + 512, offset + 512 + size);
-    const type = field(header, 156, 1);
-    // Only POSIX ustar has a name prefix; GNU tar keeps timestamps in the same bytes.
-    const prefix = header.subarray(257, 263).toString('latin1') === 'ustar\0' ? field(header, 345, 155) : '';
-    const name = nextName ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
-    nextName = undefined;
-    if (type === 'L') nextName = body.toString('utf8').replace(/\0.*$/s, '');
-    else if (type === 'x') nextName = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(body.toString('utf8'))?.[1];
-    else if ((type === '0' || type === '') && norm(name) === norm(wanted)) return Buffer.from(body);
-    offset += 512 + Math.ceil(size / 512) * 512;
-  }
-  throw new BuildError(`the OPA bundle has no ${wanted}`);
-}
-
-function field(header: Buffer, start: number, length: number): string {
-  return header.subarray(start, start + length).toString('latin1').replace(/\0.*$/s, '');
+/** Extracts one file of an OPA bundle (a gzipped tar; OPA names its entries `/policy.wasm`). */
+async function bundleFile(bundle: string, work: string, name: string): Promise<Buffer> {
+  const into = join(work, 'bundle');
+  await mkdir(into);
+  await extract({ file: bundle, cwd: into, filter: (path) => path.replace(/^(\.?\/)+/, '') === name });
+  return readFile(join(into, name)).catch((err: unknown) => {
+    throw new BuildError(`the OPA bundle has no ${name}`, { cause: err });
+  });
 }
 
 // The service loads the module with opa-wasm; fail the build, not the service start, if it cannot.

@@ -1,32 +1,119 @@
-import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../shared/errors.js';
-import { parseListen, type ListenAddress } from '../shared/listen.js';
-import { readSettings } from '../shared/settings.js';
-import { parseFailureMode } from './buckets/create-bucket-store.js';
-import type { FailureMode } from './buckets/failover-store.js';
+import {
+  JWT_AUDIENCE,
+  JWT_ISSUER,
+  LOG_LEVEL,
+  PKI_CONFIG,
+  PKI_DIR,
+  POLICY_DATA,
+  POLICY_WASM,
+  REDIS_URL,
+  TRUST_DOMAIN,
+  WORKLOAD,
+} from '../shared/settings/common-settings.js';
+import { listenAddress, oneOf, path, url, wholeNumber, type ListenAddress, type LogLevel } from '../shared/settings/schemas.js';
+import { readSettings, setting } from '../shared/settings/setting.js';
+import { loadTopology, portsOf, workloadNamed, type WorkloadPorts } from '../shared/topology.js';
+import { FAILURE_MODES, type FailureMode } from './buckets/failover-store.js';
 
-/** The settings rows this service reads (their defaults and meanings live in src/shared/settings.ts). */
-export const AUTHZ_SETTINGS = [
-  'ZT_PKI_DIR',
-  'ZT_TRUST_DOMAIN',
-  'ZT_WORKLOAD',
-  'AUTHZ_LISTEN',
-  'AUTHZ_ADMIN_LISTEN',
-  'REDIS_URL',
-  'RATE_LIMIT_FAILURE_MODE',
-  'RATE_LIMIT_REDIS_TIMEOUT_MS',
-  'JWT_ISSUER',
-  'JWT_AUDIENCE',
-  'JWT_ALGORITHMS',
-  'JWT_CLOCK_TOLERANCE_S',
-  'JWT_CACHE_SIZE',
-  'JWKS_FILE',
-  'JWKS_URL',
-  'POLICY_WASM',
-  'POLICY_DATA',
-  'LOG_LEVEL',
-] as const;
+/** The workload whose certificate the service presents when ZT_WORKLOAD is unset, and whose ports it defaults to. */
+const WORKLOAD_NAME = 'authz';
+const LOOPBACK = '127.0.0.1';
+
+// Asymmetric JWS algorithms jose verifies. `none` and the HS* family are refused by name: with a
+// public JWKS, an HMAC "key" is public knowledge.
+const ASYMMETRIC_ALGORITHMS = new Set(['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519']);
+
+/** JWT_ALGORITHMS: a comma-separated allow-list of asymmetric JWS algorithms, without duplicates. */
+const algorithms = z.string({ error: 'required' }).transform((text, ctx): readonly string[] => {
+  const algs = text
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  const refuse = (message: string): never => {
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  };
+  if (algs.length === 0) return refuse('name at least one algorithm, e.g. ES256');
+  for (const alg of algs) {
+    if (alg.toLowerCase() === 'none' || /^HS\d+$/i.test(alg)) return refuse(`"${alg}" is refused: unsigned and HMAC tokens are never accepted`);
+    if (!ASYMMETRIC_ALGORITHMS.has(alg)) return refuse(`"${alg}" is not one of ${[...ASYMMETRIC_ALGORITHMS].join(', ')}`);
+  }
+  return Object.freeze([...new Set(algs)]);
+});
+
+const AUTHZ_LISTEN = setting('AUTHZ_LISTEN', {
+  meaning: 'The policy service mTLS listener (host:port); default 127.0.0.1:{authz.listen}.',
+  schema: listenAddress.optional(),
+});
+
+const AUTHZ_ADMIN_LISTEN = setting('AUTHZ_ADMIN_LISTEN', {
+  meaning: 'Plain-HTTP admin listener: /healthz, /readyz, /metrics; default 127.0.0.1:{authz.admin}.',
+  schema: listenAddress.optional(),
+});
+
+const RATE_LIMIT_FAILURE_MODE = setting('RATE_LIMIT_FAILURE_MODE', {
+  default: 'local',
+  meaning: 'When Redis fails: `local` (in-process buckets), `open` (allow) or `closed` (503).',
+  schema: oneOf(FAILURE_MODES),
+});
+
+const RATE_LIMIT_REDIS_TIMEOUT_MS = setting('RATE_LIMIT_REDIS_TIMEOUT_MS', {
+  default: '50',
+  meaning: 'Redis command timeout for token buckets; past it the failure mode decides.',
+  schema: wholeNumber(1, 60_000),
+});
+
+const JWT_ALGORITHMS = setting('JWT_ALGORITHMS', {
+  default: 'ES256',
+  meaning: 'Comma-separated allow-list of JWS algorithms; `none` and HS* are refused.',
+  schema: algorithms,
+});
+
+const JWT_CLOCK_TOLERANCE_S = setting('JWT_CLOCK_TOLERANCE_S', {
+  default: '5',
+  meaning: 'Clock skew tolerated on `exp` and `nbf`, in seconds.',
+  schema: wholeNumber(0, 300),
+});
+
+const JWT_CACHE_SIZE = setting('JWT_CACHE_SIZE', {
+  default: '10000',
+  meaning: 'Verified-token cache entries (0 disables the cache).',
+  schema: wholeNumber(0, 10_000_000),
+});
+
+const JWKS_FILE = setting('JWKS_FILE', { default: '$ZT_PKI_DIR/jwt/jwks.json', meaning: 'JWKS file, re-read when it changes.', schema: path });
+
+const JWKS_URL = setting('JWKS_URL', {
+  meaning: 'Remote JWKS (createRemoteJWKSet); takes precedence over JWKS_FILE.',
+  schema: url(['http:', 'https:']).optional(),
+  // A JWKS URL may carry credentials or a token in its query; never echo it.
+  secret: true,
+});
+
+/** Every setting the policy service reads, by the config field it fills (the README table's rows). */
+export const AUTHZ_SETTINGS = Object.freeze({
+  pkiDir: PKI_DIR,
+  pkiConfig: PKI_CONFIG,
+  trustDomain: TRUST_DOMAIN,
+  workload: WORKLOAD,
+  listen: AUTHZ_LISTEN,
+  adminListen: AUTHZ_ADMIN_LISTEN,
+  redisUrl: REDIS_URL,
+  failureMode: RATE_LIMIT_FAILURE_MODE,
+  redisTimeoutMs: RATE_LIMIT_REDIS_TIMEOUT_MS,
+  issuer: JWT_ISSUER,
+  audience: JWT_AUDIENCE,
+  algorithms: JWT_ALGORITHMS,
+  clockToleranceS: JWT_CLOCK_TOLERANCE_S,
+  cacheSize: JWT_CACHE_SIZE,
+  jwksFile: JWKS_FILE,
+  jwksUrl: JWKS_URL,
+  policyWasm: POLICY_WASM,
+  policyData: POLICY_DATA,
+  logLevel: LOG_LEVEL,
+});
 
 /** How the service verifies bearer tokens. */
 export interface JwtConfig {
@@ -39,7 +126,7 @@ export interface JwtConfig {
   readonly cacheSize: number;
 }
 
-/** The policy service's configuration, validated once at start and frozen. */
+/** The policy service's configuration: plain data, validated once at start and frozen. */
 export interface AuthzConfig {
   readonly pkiDir: string;
   readonly trustDomain: string;
@@ -47,115 +134,57 @@ export interface AuthzConfig {
   readonly workload: string;
   readonly listen: ListenAddress;
   readonly adminListen: ListenAddress;
-  readonly redisUrl: string | undefined;
+  /** Unset means the memory bucket store. */
+  readonly redisUrl: URL | undefined;
   readonly failureMode: FailureMode;
   readonly redisTimeoutMs: number;
   readonly jwt: JwtConfig;
   /** The JWKS file; used when `jwksUrl` is unset. */
   readonly jwksFile: string;
-  readonly jwksUrl: string | undefined;
+  readonly jwksUrl: URL | undefined;
   readonly policyWasm: string;
   readonly policyData: string;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
 }
 
-// Asymmetric JWS algorithms jose verifies. `none` and the HS* family are refused by name: with a
-// public JWKS, an HMAC "key" is public knowledge.
-const ASYMMETRIC_ALGORITHMS = new Set(['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519']);
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
 /**
- * Reads and checks every setting of the policy service from `env` (default `process.env`). Any bad
- * value throws a {@link ConfigError} whose message starts with the setting's name. Relative paths
- * are resolved against the working directory once, here.
+ * Reads and checks every setting of the policy service from `env` once. A bad value throws a
+ * {@link ConfigError} whose message starts with the setting's name and never shows a secret. The
+ * trust domain (unless ZT_TRUST_DOMAIN overrides it) and the default listen addresses (the `authz`
+ * workload's ports) come from the topology, ZT_PKI_CONFIG.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AuthzConfig {
   const s = readSettings(AUTHZ_SETTINGS, env);
-  const pkiDir = resolve(required('ZT_PKI_DIR', s.ZT_PKI_DIR));
-  const jwksUrl = optionalUrl('JWKS_URL', s.JWKS_URL, ['http:', 'https:']);
-  const redisUrl = optionalUrl('REDIS_URL', s.REDIS_URL, ['redis:', 'rediss:']);
-  const config: AuthzConfig = {
-    pkiDir,
-    trustDomain: match('ZT_TRUST_DOMAIN', s.ZT_TRUST_DOMAIN, /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'a DNS-like trust domain such as zt.local'),
-    workload: match('ZT_WORKLOAD', s.ZT_WORKLOAD ?? 'authz', /^[a-z0-9][a-z0-9-]*$/, 'a workload directory name such as authz'),
-    listen: parseListen('AUTHZ_LISTEN', required('AUTHZ_LISTEN', s.AUTHZ_LISTEN)),
-    adminListen: parseListen('AUTHZ_ADMIN_LISTEN', required('AUTHZ_ADMIN_LISTEN', s.AUTHZ_ADMIN_LISTEN)),
-    redisUrl,
-    failureMode: parseFailureMode(s.RATE_LIMIT_FAILURE_MODE),
-    redisTimeoutMs: integer('RATE_LIMIT_REDIS_TIMEOUT_MS', s.RATE_LIMIT_REDIS_TIMEOUT_MS, 1, 60_000),
-    jwt: Object.freeze({
-      issuer: required('JWT_ISSUER', s.JWT_ISSUER),
-      audience: required('JWT_AUDIENCE', s.JWT_AUDIENCE),
-      algorithms: Object.freeze(parseAlgorithms(s.JWT_ALGORITHMS)),
-      clockToleranceS: integer('JWT_CLOCK_TOLERANCE_S', s.JWT_CLOCK_TOLERANCE_S, 0, 300),
-      cacheSize: integer('JWT_CACHE_SIZE', s.JWT_CACHE_SIZE, 0, 10_000_000),
-    }),
-    jwksFile: absolute(required('JWKS_FILE', s.JWKS_FILE)),
-    jwksUrl,
-    policyWasm: absolute(required('POLICY_WASM', s.POLICY_WASM)),
-    policyData: absolute(required('POLICY_DATA', s.POLICY_DATA)),
-    logLevel: oneOf('LOG_LEVEL', s.LOG_LEVEL ?? 'info', LOG_LEVELS),
-  };
-  return Object.freeze(config);
+  const topology = namedAsPkiConfig(() => loadTopology(s.pkiConfig, s.trustDomain));
+  // Read only when needed: with both addresses set, the topology need not declare the ports.
+  const byDefault = (port: keyof WorkloadPorts): ListenAddress => ({
+    host: LOOPBACK,
+    port: namedAsPkiConfig(() => portsOf(workloadNamed(topology, WORKLOAD_NAME), s.pkiConfig)[port]),
+  });
+  return Object.freeze({
+    pkiDir: s.pkiDir,
+    trustDomain: topology.trustDomain,
+    workload: s.workload ?? WORKLOAD_NAME,
+    listen: Object.freeze(s.listen ?? byDefault('listen')),
+    adminListen: Object.freeze(s.adminListen ?? byDefault('admin')),
+    redisUrl: s.redisUrl,
+    failureMode: s.failureMode,
+    redisTimeoutMs: s.redisTimeoutMs,
+    jwt: Object.freeze({ issuer: s.issuer, audience: s.audience, algorithms: s.algorithms, clockToleranceS: s.clockToleranceS, cacheSize: s.cacheSize }),
+    jwksFile: s.jwksFile,
+    jwksUrl: s.jwksUrl,
+    policyWasm: s.policyWasm,
+    policyData: s.policyData,
+    logLevel: s.logLevel,
+  });
 }
 
-/** Parses JWT_ALGORITHMS: a comma-separated allow-list of asymmetric JWS algorithms. */
-export function parseAlgorithms(value: string | undefined): string[] {
-  const algs = (value ?? 'ES256')
-    .split(',')
-    .map((a) => a.trim())
-    .filter((a) => a !== '');
-  if (algs.length === 0) throw new ConfigError('bad_setting', 'JWT_ALGORITHMS: name at least one algorithm, e.g. ES256');
-  for (const alg of algs) {
-    if (alg.toLowerCase() === 'none' || /^HS\d+$/i.test(alg)) {
-      throw new ConfigError('bad_setting', `JWT_ALGORITHMS: "${alg}" is refused: unsigned and HMAC tokens are never accepted`);
-    }
-    if (!ASYMMETRIC_ALGORITHMS.has(alg)) {
-      throw new ConfigError('bad_setting', `JWT_ALGORITHMS: "${alg}" is not one of ${[...ASYMMETRIC_ALGORITHMS].join(', ')}`);
-    }
-  }
-  return [...new Set(algs)];
-}
-
-function required(name: string, value: string | undefined): string {
-  if (value === undefined) throw new ConfigError('bad_setting', `${name}: required`);
-  return value;
-}
-
-function absolute(path: string): string {
-  return isAbsolute(path) ? path : resolve(path);
-}
-
-function match(name: string, value: string | undefined, re: RegExp, what: string): string {
-  const v = required(name, value);
-  if (!re.test(v)) throw new ConfigError('bad_setting', `${name}: "${v}" is not ${what}`);
-  return v;
-}
-
-function integer(name: string, value: string | undefined, min: number, max: number): number {
-  const parsed = z.coerce.number().int().min(min).max(max).safeParse(required(name, value));
-  if (!parsed.success) throw new ConfigError('bad_setting', `${name}: "${value}" is not a whole number from ${min} to ${max}`);
-  return parsed.data;
-}
-
-function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
-  const found = allowed.find((a) => a === value);
-  if (found === undefined) throw new ConfigError('bad_setting', `${name}: "${value}" is not one of ${allowed.join(', ')}`);
-  return found;
-}
-
-function optionalUrl(name: string, value: string | undefined, protocols: readonly string[]): string | undefined {
-  if (value === undefined) return undefined;
-  let url: URL;
+/** Runs `read`, naming any ConfigError it throws as a problem of ZT_PKI_CONFIG. */
+function namedAsPkiConfig<T>(read: () => T): T {
   try {
-    url = new URL(value);
-  } catch {
-    // The value is not echoed: a Redis URL may carry a password.
-    throw new ConfigError('bad_setting', `${name}: not a URL`);
+    return read();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(err.code, `${PKI_CONFIG.name}: ${err.message}`, { cause: err });
+    throw err;
   }
-  if (!protocols.includes(url.protocol)) {
-    throw new ConfigError('bad_setting', `${name}: must use ${protocols.map((p) => p.replace(':', '')).join(' or ')}`);
-  }
-  return value;
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../shared/logger.js';
+import type { AuthzReason } from './reasons.js';
 
 /**
  * One line per decision (`msg: "decision"`), the fields a Grafana dashboard is built on. Exactly
@@ -14,7 +15,7 @@ export interface DecisionRecord {
   method: string;
   path: string;
   decision: 'allow' | 'deny';
-  reason: string;
+  reason: AuthzReason;
   status: number;
   /** Bucket name → whole tokens left after this request (empty when nothing was charged). */
   buckets: Record<string, number>;

@@ -3,8 +3,8 @@ import type { FailoverHooks } from './buckets/failover-store.js';
 
 /**
  * The policy service's Prometheus metrics, in a registry of their own so that two apps in one
- * process (tests, benches) never share or clash on counters. The reason label is one of DESIGN.md's
- * reason codes, so its cardinality is fixed.
+ * process (tests, benches) never share or clash on counters. The reason label is one of the reason
+ * codes of reasons.ts (DESIGN.md's, and `not_found`), so its cardinality is fixed.
  */
 export interface AuthzMetrics {
   readonly registry: Registry;

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { initPki, issueWorkload, pkiStatus, type StatusRow } from '../pki/authority.js';
 import { withPkiLock } from '../pki/lock.js';
-import { parseDuration } from '../pki/workloads.js';
+import { parseDuration } from '../shared/settings/schemas.js';
 import { durationOption, EXIT_FAILURE, pkiContext, withPkiOptions, type PkiOptions } from './run.js';
 
 /** `pki init | issue <workload> | status`: the internal CA's operator commands. */

@@ -1,10 +1,9 @@
 import { Command } from 'commander';
 import { errorMessage } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { readSettings } from '../shared/settings.js';
 import { PkiLockedError, withPkiLock } from '../pki/lock.js';
 import { rotate, type RotateSummary } from '../pki/rotate.js';
-import { parseDuration } from '../pki/workloads.js';
+import { parseDuration } from '../shared/settings/schemas.js';
 import { durationOption, EXIT_FAILURE, pkiContext, withPkiOptions, type PkiOptions } from './run.js';
 
 interface RotateCliOptions extends PkiOptions {
@@ -28,7 +27,7 @@ export function rotateProgram(): Command {
     .option('--dry-run', 'report what is due; change nothing')
     .option('--every <duration>', 'keep running, one rotation per interval (for a container without cron)');
   withPkiOptions(program).action(async (opts: RotateCliOptions) => {
-    const log = createLogger('pki', { level: readSettings(['LOG_LEVEL']).LOG_LEVEL, destination: process.stderr });
+    const log = createLogger('pki', { level: pkiContext(opts).settings.logLevel, destination: process.stderr });
     if (opts.every === undefined) {
       process.exitCode = await rotateOnce(opts, log);
       return;

@@ -1,9 +1,20 @@
-import type { Command} from 'commander';
+import type { Command } from 'commander';
 import { CommanderError } from 'commander';
 import { ConfigError, errorMessage } from '../shared/errors.js';
-import { readSettings } from '../shared/settings.js';
-import { PkiLayout } from '../pki/layout.js';
-import { loadPkiSpec, type PkiSpec } from '../pki/workloads.js';
+import { PkiLayout } from '../shared/pki/pki-layout.js';
+import { JWT_AUDIENCE, JWT_ISSUER, LOG_LEVEL, PKI_CONFIG, PKI_DIR, TRUST_DOMAIN } from '../shared/settings/common-settings.js';
+import { readSettings, type SettingValues } from '../shared/settings/setting.js';
+import { loadTopology, type Topology } from '../shared/topology.js';
+
+/** The settings rows the PKI commands (pki, rotate-certs, token) read. */
+export const PKI_SETTINGS = {
+  pkiDir: PKI_DIR,
+  pkiConfig: PKI_CONFIG,
+  trustDomain: TRUST_DOMAIN,
+  logLevel: LOG_LEVEL,
+  issuer: JWT_ISSUER,
+  audience: JWT_AUDIENCE,
+} as const;
 
 /** Exit codes of every command: 0 fine, 1 failure, 2 bad usage or unknown name. */
 export const EXIT_FAILURE = 1;
@@ -15,23 +26,29 @@ export interface PkiOptions {
   config?: string;
 }
 
-/** Adds `--dir` and `--config`, whose defaults come from the settings table. */
+/** Adds `--dir` and `--config`, which override ZT_PKI_DIR and ZT_PKI_CONFIG. */
 export function withPkiOptions(cmd: Command): Command {
-  const s = readSettings(['ZT_PKI_DIR', 'ZT_PKI_CONFIG']);
   return cmd
-    .option('--dir <path>', 'PKI directory (ZT_PKI_DIR)', s.ZT_PKI_DIR)
-    .option('--config <file>', 'PKI declaration (ZT_PKI_CONFIG)', s.ZT_PKI_CONFIG);
+    .option('--dir <path>', `PKI directory (default: ZT_PKI_DIR, else ${PKI_DIR.default ?? ''})`)
+    .option('--config <file>', `topology and PKI declaration (default: ZT_PKI_CONFIG, else ${PKI_CONFIG.default ?? ''})`);
 }
 
-/** Resolves the layout and loads the declaration named by the options (and ZT_TRUST_DOMAIN). */
-export function pkiContext(opts: PkiOptions): { layout: PkiLayout; spec: PkiSpec } {
-  const s = readSettings(['ZT_PKI_DIR', 'ZT_PKI_CONFIG']);
-  const trustDomain = process.env.ZT_TRUST_DOMAIN?.trim() || undefined;
-  return {
-    layout: new PkiLayout(opts.dir ?? s.ZT_PKI_DIR ?? 'pki/out'),
-    spec: loadPkiSpec(opts.config ?? s.ZT_PKI_CONFIG ?? 'pki/workloads.yaml', trustDomain),
-  };
+/** What a PKI command works on: the settings (checked like every service's), the layout and the declaration. */
+export interface PkiContext {
+  readonly settings: SettingValues<typeof PKI_SETTINGS>;
+  readonly layout: PkiLayout;
+  readonly spec: Topology;
 }
+
+/**
+ * Reads the PKI commands' settings through the one settings parser (so ZT_TRUST_DOMAIN is checked
+ * exactly as every service checks it), then the layout and declaration the options name.
+ */
+export function pkiContext(opts: PkiOptions, env: NodeJS.ProcessEnv = process.env): PkiContext {
+  const settings = readSettings(PKI_SETTINGS, { ...env, ...(opts.dir === undefined ? {} : { ZT_PKI_DIR: opts.dir }), ...(opts.config === undefined ? {} : { ZT_PKI_CONFIG: opts.config }) });
+  return { settings, layout: new PkiLayout(settings.pkiDir), spec: loadTopology(settings.pkiConfig, settings.trustDomain) };
+}
+
 
 /**
  * Runs a commander program and turns what it throws into an exit code and one clear line on

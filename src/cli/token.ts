@@ -1,7 +1,6 @@
 import { Command } from 'commander';
-import { readSettings } from '../shared/settings.js';
 import { mintToken } from '../pki/token.js';
-import { parseDuration } from '../pki/workloads.js';
+import { parseDuration } from '../shared/settings/schemas.js';
 import { durationOption, pkiContext, withPkiOptions, type PkiOptions } from './run.js';
 
 interface TokenOptions extends PkiOptions {
@@ -24,8 +23,7 @@ export function tokenProgram(): Command {
     .option('--tier <tier>', 'tier claim (free, starter, enterprise)', 'free')
     .option('--ttl <duration>', 'lifetime, at most jwt.max_token_ttl', '15m');
   withPkiOptions(program).action(async (opts: TokenOptions) => {
-    const { layout, spec } = pkiContext(opts);
-    const s = readSettings(['JWT_ISSUER', 'JWT_AUDIENCE']);
+    const { layout, spec, settings } = pkiContext(opts);
     const token = await mintToken(
       layout,
       {
@@ -36,8 +34,8 @@ export function tokenProgram(): Command {
         tier: opts.tier,
       },
       {
-        issuer: s.JWT_ISSUER ?? 'https://idp.zt.local',
-        audience: s.JWT_AUDIENCE ?? 'rating-api',
+        issuer: settings.issuer,
+        audience: settings.audience,
         ttlMs: durationOption('--ttl', opts.ttl, parseDuration),
         maxTtlMs: spec.jwt.maxTokenTtlMs,
       },

@@ -1,7 +1,11 @@
 /**
- * The dev edge's access log: one JSON line per request, with the field names and meanings of
- * envoy.yaml's `json_format`, so that a query or a dashboard over edge logs works for Envoy and the
- * dev edge alike. Values Envoy prints as `-` are null here, as in Envoy's JSON logs.
+ * The dev edge's access log: one JSON line per request, with the field names, meanings and value
+ * types of envoy.yaml's `json_format`, so that a query or a dashboard over edge logs works for Envoy
+ * and the dev edge alike. As in Envoy's JSON lines, a value that is missing is null, except
+ * `response_flags`, which Envoy prints as `-` when there are none, and `upstream_service_time_ms`,
+ * a string because Envoy takes it from the `x-envoy-upstream-service-time` header.
+ * Two fields are the dev edge's own: `region` (Envoy's lines get it from the container's label) and
+ * `start_time` (pino's `time` is when the line was written, Envoy's is when the request started).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -20,6 +24,11 @@ export interface AccessRecord {
   upstreamStartedAt: number | undefined;
   upstreamServiceTimeMs: number | undefined;
   bytesReceived: number;
+  /**
+   * The request was refused by the HTTP/1 codec (Envoy's `DPE`), before Envoy had a request: its
+   * method, path, authority, user agent and request id are all logged as null.
+   */
+  codecError: boolean;
 }
 
 const records = new WeakMap<IncomingMessage, AccessRecord>();
@@ -38,6 +47,7 @@ export function accessRecord(req: IncomingMessage): AccessRecord {
       upstreamStartedAt: undefined,
       upstreamServiceTimeMs: undefined,
       bytesReceived: 0,
+      codecError: false,
     };
     records.set(req, r);
   }
@@ -78,19 +88,20 @@ export function logAccess(log: Logger, selfSpiffeId: string, req: IncomingMessag
     const r = accessRecord(req);
     const socket = req.socket as TLSSocket;
     if (!res.writableFinished && !r.flags.includes('DC')) r.flags.push('DC');
+    const request = r.codecError ? undefined : req;
     log.info(
       {
         start_time: startTime.toISOString(),
-        request_id: r.requestId ?? null,
-        method: req.method ?? null,
-        path: req.url ?? null,
-        authority: req.headers.host ?? null,
+        request_id: request === undefined ? null : (r.requestId ?? null),
+        method: request?.method ?? null,
+        path: request?.url ?? null,
+        authority: request?.headers.host ?? null,
         protocol: `HTTP/${req.httpVersion}`,
         status: res.headersSent ? res.statusCode : 0,
-        response_flags: r.flags.length > 0 ? r.flags.join(',') : null,
+        response_flags: r.flags.length > 0 ? r.flags.join(',') : '-',
         response_code_details: r.details ?? null,
         duration_ms: Math.round(performance.now() - started),
-        upstream_service_time_ms: r.upstreamServiceTimeMs ?? null,
+        upstream_service_time_ms: r.upstreamServiceTimeMs === undefined ? null : String(r.upstreamServiceTimeMs),
         upstream_cluster: r.upstreamCluster ?? null,
         upstream_host: r.upstreamHost ?? null,
         bytes_received: r.bytesReceived,
@@ -99,7 +110,7 @@ export function logAccess(log: Logger, selfSpiffeId: string, req: IncomingMessag
         downstream_local_uri_san: selfSpiffeId,
         downstream_remote_address: socket.remoteAddress ?? null,
         tls_version: typeof socket.getProtocol === 'function' ? socket.getProtocol() : null,
-        user_agent: req.headers['user-agent'] ?? null,
+        user_agent: request?.headers['user-agent'] ?? null,
       },
       'access',
     );

@@ -1,110 +1,152 @@
 /**
  * The dev edge: a development stand-in for one regional Envoy, reproducing envoy/envoy.yaml
- * behaviour for behaviour. Per request, in Envoy's order:
+ * behaviour for behaviour (the edge integration suites run the same assertions through it and
+ * through Envoy itself). Per request, in Envoy's order:
  *   1. mTLS: a client certificate from the internal CA carrying a client SPIFFE ID (the listener's
  *      SAN matcher), else no connection;
- *   2. path hygiene (escaped slashes rejected, dot segments and doubled slashes normalised) and
- *      headers with underscores rejected;
- *   3. client-supplied x-zt-* and XFCC removed; XFCC set (SANITIZE_SET); x-request-id minted;
- *   4. ext_authz over mTLS, failing closed; a denial is passed through as authz wrote it;
- *   5. the allowed request proxied to the rating API over mTLS, its body streamed untouched.
+ *   2. headers with underscores rejected (the codec), then path hygiene (escaped slashes rejected,
+ *      dot segments and doubled slashes normalised);
+ *   3. client-supplied x-zt-*, XFCC and Envoy's steering x-envoy-* removed; XFCC set
+ *      (SANITIZE_SET); x-request-id minted;
+ *   4. the route chosen: a path no route matches is a 404 and authz is never asked;
+ *   5. ext_authz over mTLS, failing closed; a denial is passed through as authz wrote it;
+ *   6. the allowed request proxied to the rating API over mTLS, its body streamed untouched.
  * `buildApp` never listens; main (or a test) does.
  */
 import { randomUUID, X509Certificate } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
-import { isIP } from 'node:net';
+import { createServer, type IncomingMessage } from 'node:http';
+import { isIP, type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { buildAdminApp } from '../shared/admin.js';
-import { AppError, ConfigError } from '../shared/errors.js';
-import { createLogger, type Logger } from '../shared/logger.js';
+import { AppError } from '../shared/errors.js';
+import { buildAdminApp } from '../shared/http/admin-app.js';
+import type { BuiltApp } from '../shared/service.js';
+import { createMtlsServer } from '../shared/tls/mtls-server.js';
+import { peerIdentity, peerOfKind, type PeerIdentity } from '../shared/tls/peer-identity.js';
+import type { TlsMaterial } from '../shared/tls/workload-tls.js';
 import { formatXfccElement } from '../shared/xfcc.js';
 import { accessRecord, countBodyBytes, logAccess } from './access-log.js';
 import { AuthzClient } from './authz-check.js';
-import { clientCertOf, type ClientCert } from './client-cert.js';
 import type { EdgeConfig } from './config.js';
+import type { EdgeDeps } from './create-deps.js';
+import { sanitizeExternalRequest, SERVER_NAME } from './envoy-headers.js';
+import { codecErrorReply, emptyReply, jsonReply } from './local-reply.js';
 import { normalizePath } from './normalize-path.js';
 import { PeerAgent } from './peer-agent.js';
+import type { EdgeStats } from './stats.js';
 import { addOnSuccess, RATING_CLUSTER, upstreamProxy } from './upstream-proxy.js';
 
-export interface EdgeDeps {
-  /** Default: a pino logger for service `edge` with the region bound. */
-  readonly logger?: Logger;
-}
-
-/** The values the edge runs with, as `/config_dump` on the admin listener reports them. */
-export interface EdgeBehaviour {
-  readonly region: string;
-  readonly self: string;
-  readonly envoyConfigFile: string;
-  readonly authz: EdgeConfig['envoy']['authz'] & { readonly url: string; readonly spiffeId: string };
-  readonly removedRequestHeaderPrefixes: readonly string[];
-  readonly xfcc: EdgeConfig['envoy']['xfcc'];
-  readonly upstream: { readonly url: string; readonly spiffeId: string; readonly routeTimeoutMs: number };
-}
-
-export interface Edge {
-  /** The mTLS listener, not listening yet. */
-  readonly server: Server;
-  /** The request handler behind `server`. */
-  readonly app: Express;
-  /** The plain-HTTP admin app: /healthz, /readyz, /config_dump. */
-  readonly admin: Express;
-  readonly behaviour: EdgeBehaviour;
-  /** Releases the upstream agents and stops following rotations. Close the servers first. */
-  close(): void;
-}
+/** The Envoy cluster envoy.yaml's ext_authz filter calls, for its stat names. */
+const AUTHZ_CLUSTER = 'authz';
 
 const XFCC = 'x-forwarded-client-cert';
 
-/** Builds the edge for `config`; the caller listens on `server` and serves `admin`. */
-export function buildApp(config: EdgeConfig, deps: EdgeDeps = {}): Edge {
-  const log = deps.logger ?? createLogger('edge', { level: config.logLevel, bindings: { region: config.region } });
-  const { envoy, tls } = config;
-  const authzAgent = new PeerAgent(tls, config.authzSpiffeId, sniFor(config.authzUrl));
-  const ratingAgent = new PeerAgent(tls, config.ratingSpiffeId, sniFor(config.ratingUrl));
+/**
+ * Builds a dev edge for `config`: the mTLS listener (`port`) and the plain-HTTP admin listener
+ * (`admin_port`: /healthz, /readyz, and /stats with Envoy's counter names), not listening yet.
+ * Certificate rotations and refused peers are logged here; `close()` releases the upstream agents.
+ */
+export function buildApp(config: EdgeConfig, deps: EdgeDeps): BuiltApp {
+  const { logger: log, tls, stats } = deps;
+  const authzAgent = new PeerAgent(tls, config.authzSpiffeId, sniFor(config.authzUrl), verifyCounter(stats, AUTHZ_CLUSTER));
+  const ratingAgent = new PeerAgent(tls, config.ratingSpiffeId, sniFor(config.ratingUrl), verifyCounter(stats, RATING_CLUSTER));
+  const refused = (reason: string, socket: TLSSocket): void => {
+    const peer = peerIdentity(socket, config.trustDomain);
+    log.warn({ reason, peer_uri_sans: peer?.uris ?? [], remote: socket.remoteAddress }, 'refused a peer that is not a client of the trust domain');
+  };
+  const server = createMtlsServer(tls, edgeApp(config, deps, authzAgent, ratingAgent), { trustDomain: config.trustDomain, onRefused: refused });
+  // Envoy names a listener's stats after its address, which is known once it listens.
+  const listenerStat = (): string => {
+    const a = server.address() as AddressInfo | null;
+    return `listener.${a?.address ?? 'unbound'}_${a?.port ?? 0}.ssl.fail_verify_san`;
+  };
+  server.on('listening', () => stats.declare(listenerStat()));
+  server.on('secureConnection', (socket: TLSSocket) => {
+    // envoy.yaml's listener admits only client SPIFFE IDs of the trust domain; Node has no SAN
+    // matcher in the handshake, so the connection is refused right after it, before any request.
+    if (socket.destroyed || peerOfKind(socket, config.trustDomain, 'client') !== undefined) return;
+    stats.inc(listenerStat());
+    refused('no client SPIFFE ID of the trust domain', socket);
+    socket.destroy();
+  });
+  server.on('tlsClientError', (err, socket) => {
+    log.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed');
+  });
+
+  const admin = express();
+  admin.disable('x-powered-by');
+  // Envoy's admin /stats, reduced to the counters the dev edge keeps, in the same text format.
+  admin.get('/stats', (_req, res) => {
+    res.type('text/plain').send(stats.render());
+  });
+  admin.use(
+    buildAdminApp([
+      { name: 'listener', ready: () => server.listening },
+      { name: 'certificate', ready: () => certValidNow(tls.material.cert) },
+    ]),
+  );
+
+  const onRotated = (m: TlsMaterial, previous: string): void => log.info({ serial: m.serial, previous_serial: previous }, 'certificate rotated');
+  const onTlsError = (err: Error): void => log.error({ err: err.message }, 'certificate reload failed; keeping the current one');
+  tls.on('rotated', onRotated).on('error', onTlsError);
+  return {
+    listeners: [
+      { name: 'port', server, at: config.listen },
+      { name: 'admin_port', server: createServer(admin), at: config.adminListen },
+    ],
+    close() {
+      tls.off('rotated', onRotated).off('error', onTlsError);
+      authzAgent.close();
+      ratingAgent.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+/** The request pipeline behind the mTLS listener, in Envoy's order (see the top of this file). */
+function edgeApp(config: EdgeConfig, deps: EdgeDeps, authzAgent: PeerAgent, ratingAgent: PeerAgent): Express {
+  const log = deps.logger;
+  const { envoy } = config;
   const authz = new AuthzClient(config.authzUrl, envoy.authz, () => authzAgent.agent);
-  // The dev edge has one upstream, the rating API: envoy.yaml's routes must all go to its cluster.
-  const routes = envoy.routes;
-  const foreign = routes.find((r) => r.cluster !== RATING_CLUSTER);
-  if (routes.length === 0 || foreign !== undefined) {
-    throw new ConfigError('envoy_config', `${config.envoyConfigFile}: the dev edge routes only to the ${RATING_CLUSTER} cluster; found ${foreign?.cluster ?? 'no route'}`);
-  }
-  const routeTimeoutMs = routes[0]?.timeoutMs ?? 0;
-  if (routes.some((r) => r.timeoutMs !== routeTimeoutMs)) {
-    throw new ConfigError('envoy_config', `${config.envoyConfigFile}: the dev edge needs one timeout for every route to ${RATING_CLUSTER}`);
-  }
-  const proxy = upstreamProxy(config.ratingUrl, ratingAgent, routeTimeoutMs, log);
-  const clients = new WeakMap<TLSSocket, ClientCert>();
+  const proxy = upstreamProxy(config.ratingUrl, ratingAgent, config.routeTimeoutMs, log);
 
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.use(async (req: Request, res: Response) => {
     const record = accessRecord(req);
-    // Minted first, so that even a request refused below has an id in the access log.
-    record.requestId = randomUUID();
-    logAccess(log, config.self.uri, req, res);
+    logAccess(log, config.spiffeId, req, res);
     countBodyBytes(req);
-    const client = clients.get(req.socket as TLSSocket);
-    record.clientSpiffeId = client?.spiffeId?.uri;
-    if (client?.spiffeId === undefined) {
-      // Unreachable while secureConnection below does its job; never serve an unidentified peer.
+    const client = peerIdentity(req.socket, config.trustDomain);
+    if (client?.spiffeId?.kind !== 'client') {
+      // Unreachable while the listener's secureConnection check does its job; never serve an unidentified peer.
       req.socket.destroy();
       return;
     }
+    record.clientSpiffeId = client.spiffeId.uri;
     if (Object.keys(req.headers).some((name) => name.includes('_'))) {
-      localReply(res, 400, 'http1.unexpected_underscore');
+      codecErrorReply(res, 'http1.unexpected_underscore');
       return;
     }
     const path = normalizePath(req.url);
     if (!path.ok) {
-      localReply(res, 400, path.details);
+      // Envoy reports an escaped slash and an unusable path alike, before it mints a request id.
+      emptyReply(res, 400, 'path_normalization_failed', { close: true });
       return;
     }
     req.url = path.pathAndQuery;
+    record.requestId = randomUUID();
     sanitize(req, client);
+
+    // The route is chosen before any filter runs; Envoy's ext_authz does not ask about a request
+    // that has nowhere to go, so a path no route matches is the router's 404 `NR` at once.
+    const route = envoy.routes.find((r) => req.url.startsWith(r.prefix));
+    if (route === undefined) {
+      record.flags.push('NR');
+      emptyReply(res, 404, 'route_not_found', { close: false });
+      return;
+    }
+    record.upstreamCluster = route.cluster;
 
     const outcome = await authz.check({ method: req.method, pathAndQuery: req.url, headers: req.headers });
     if (outcome.kind === 'error') {
@@ -117,6 +159,7 @@ export function buildApp(config: EdgeConfig, deps: EdgeDeps = {}): Edge {
       record.details = 'ext_authz_denied';
       res.statusCode = outcome.status;
       for (const [name, value] of Object.entries(outcome.headers)) res.setHeader(name, value);
+      res.setHeader('server', SERVER_NAME);
       res.setHeader('content-length', outcome.body.length);
       res.end(outcome.body);
       return;
@@ -125,12 +168,6 @@ export function buildApp(config: EdgeConfig, deps: EdgeDeps = {}): Edge {
     if (req.socket.destroyed) return;
     // allowed_upstream_headers replace whatever the request carries under those names.
     for (const [name, value] of Object.entries(outcome.upstreamHeaders)) req.headers[name] = value;
-    // The router runs after ext_authz: a path no route matches is Envoy's 404 `NR`.
-    if (!routes.some((r) => req.url.startsWith(r.prefix))) {
-      record.flags.push('NR');
-      localReply(res, 404, 'route_not_found');
-      return;
-    }
     addOnSuccess(req, outcome.clientHeaders);
     record.details = 'via_upstream';
     await proxy(req, res);
@@ -143,97 +180,43 @@ export function buildApp(config: EdgeConfig, deps: EdgeDeps = {}): Edge {
       res.destroy();
       return;
     }
-    res.status(e.status).set(e.headers).json({ error: e.code, request_id: requestId ?? null });
+    jsonReply(res, e.status, e.code, requestId, e.headers);
   });
 
   /**
    * Sets what Envoy's connection manager sets before any filter: client-supplied x-zt-* (the
-   * header_mutation filter) and XFCC are dropped, XFCC is set from the verified certificate, the
-   * request id is minted (preserve_external_request_id: false) and x-forwarded-* are set as for an
-   * edge request (use_remote_address: true).
+   * header_mutation filter), XFCC and the steering x-envoy-* headers are dropped, XFCC is set from
+   * the verified certificate, the request id is minted (preserve_external_request_id: false) and
+   * x-forwarded-* and x-envoy-external-address are set as for an edge request
+   * (use_remote_address: true).
    */
-  function sanitize(req: IncomingMessage, client: ClientCert): void {
+  function sanitize(req: IncomingMessage, client: PeerIdentity): void {
     for (const name of Object.keys(req.headers)) {
       if (name === XFCC || envoy.removedRequestHeaderPrefixes.some((p) => name.startsWith(p))) delete req.headers[name];
     }
+    const remote = req.socket.remoteAddress ?? '';
+    sanitizeExternalRequest(req.headers, remote);
     req.headers[XFCC] = formatXfccElement({
-      by: config.self.uri,
+      by: config.spiffeId,
       hash: client.hash,
       subject: envoy.xfcc.subject ? client.subject : '',
       uri: envoy.xfcc.uri ? client.uris : [],
     });
     req.headers['x-request-id'] = accessRecord(req).requestId;
     req.headers['x-forwarded-proto'] = 'https';
-    const remote = req.socket.remoteAddress ?? '';
     const xff = req.headers['x-forwarded-for'];
     req.headers['x-forwarded-for'] = [...[xff ?? []].flat(), remote].join(',');
     // Envoy answers 100-continue itself and does not pass Expect upstream; Node already answered.
     delete req.headers.expect;
   }
 
-  const server = createServer(
-    { cert: tls.material.cert, key: tls.material.key, ca: tls.material.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
-    app,
-  );
-  tls.attachServer(server, { minVersion: 'TLSv1.2' });
-  server.on('secureConnection', (socket: TLSSocket) => {
-    // envoy.yaml's listener admits only client SPIFFE IDs of the trust domain; Node has no SAN
-    // matcher in the handshake, so the connection is refused right after it, before any request.
-    const client = clientCertOf(socket, config.trustDomain);
-    if (client?.spiffeId === undefined) {
-      log.warn({ peer_uri_sans: client?.uris ?? [], remote: socket.remoteAddress }, 'refused a peer that is not a client of the trust domain');
-      socket.destroy();
-      return;
-    }
-    clients.set(socket, client);
-  });
-  server.on('tlsClientError', (err, socket) => {
-    log.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed');
-  });
-
-  const behaviour: EdgeBehaviour = Object.freeze({
-    region: config.region,
-    self: config.self.uri,
-    envoyConfigFile: config.envoyConfigFile,
-    authz: Object.freeze({ ...envoy.authz, url: config.authzUrl.href, spiffeId: config.authzSpiffeId }),
-    removedRequestHeaderPrefixes: envoy.removedRequestHeaderPrefixes,
-    xfcc: envoy.xfcc,
-    upstream: Object.freeze({ url: config.ratingUrl.href, spiffeId: config.ratingSpiffeId, routeTimeoutMs }),
-  });
-
-  const admin = express();
-  admin.disable('x-powered-by');
-  // Envoy's admin /config_dump, reduced to what the dev edge takes from envoy.yaml.
-  admin.get('/config_dump', (_req, res) => {
-    res.json(behaviour);
-  });
-  admin.use(
-    buildAdminApp([
-      { name: 'listener', ready: () => server.listening },
-      { name: 'certificate', ready: () => certValidNow(tls.material.cert) },
-    ]),
-  );
-
-  return {
-    server,
-    app,
-    admin,
-    behaviour,
-    close() {
-      authzAgent.close();
-      ratingAgent.close();
-    },
-  };
+  return app;
 }
 
-/** An Envoy-style local reply: the status, an empty body, the reason in the access log. */
-function localReply(res: ServerResponse, status: number, details: string): void {
-  const r = accessRecord(res.req);
-  r.details = details;
-  res.statusCode = status;
-  res.setHeader('content-length', 0);
-  res.setHeader('connection', 'close');
-  res.end();
+/** Declares a cluster's upstream verification counters at 0 and returns what counts one failure. */
+function verifyCounter(stats: EdgeStats, cluster: string): (failure: string) => void {
+  stats.declare(`cluster.${cluster}.ssl.fail_verify_error`, `cluster.${cluster}.ssl.fail_verify_san`);
+  return (failure) => stats.inc(`cluster.${cluster}.ssl.${failure}`);
 }
 
 function sniFor(url: URL): string {

@@ -1,13 +1,15 @@
 /**
  * The edge's HTTP ext_authz client, doing what Envoy's raw HTTP ext_authz client does with the
  * settings read from envoy.yaml: the client's method, `path_prefix` + the original path and query,
- * an empty body, only the allowed request headers, one deadline for the whole exchange, and the
- * authz response sorted into what goes upstream, what goes to the client, and what is a denial.
+ * an empty body, only the allowed request headers (plus the two Envoy's async client adds), one
+ * deadline for the whole exchange, and the authz response sorted into what goes upstream, what goes
+ * to the client, what is a denial, and what is no decision at all (a 5xx, as in Envoy).
  */
 import { request, type Agent } from 'node:https';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import { matches, type EnvoyEdgeConfig } from './envoy-config.js';
+import { EXPECTED_TIMEOUT_HEADER, INTERNAL_HEADER } from './envoy-headers.js';
 
 /** What a check came to. */
 export type CheckOutcome =
@@ -26,9 +28,9 @@ export type CheckOutcome =
       readonly body: Buffer;
     }
   | {
-      /** No decision: authz was unreachable, too slow or said something unusable. Fail closed. */
+      /** No decision: authz was unreachable, too slow, failed (5xx) or said something unusable. Fail closed. */
       readonly kind: 'error';
-      readonly reason: 'timeout' | 'connect' | 'response';
+      readonly reason: 'timeout' | 'connect' | 'response' | 'server_error';
       readonly error: Error;
     };
 
@@ -69,6 +71,8 @@ export class AuthzClient {
     // bytes that never come.
     out['content-length'] = '0';
     delete out['transfer-encoding'];
+    out[INTERNAL_HEADER] = 'true';
+    out[EXPECTED_TIMEOUT_HEADER] = String(this.#settings.timeoutMs);
     return out;
   }
 
@@ -101,6 +105,13 @@ export class AuthzClient {
       req.on('error', (error) => finish({ kind: 'error', reason: 'connect', error }));
       req.on('response', (res) => {
         const status = res.statusCode ?? 0;
+        if (status >= 500) {
+          // Envoy's HTTP ext_authz client reads any 5xx as "no decision", not as a denial to pass on:
+          // the client gets the edge's own unavailable answer, and none of authz's headers or body.
+          res.resume();
+          finish({ kind: 'error', reason: 'server_error', error: new Error(`authz answered ${status}`) });
+          return;
+        }
         if (status === 200) {
           // An allowing answer's body is ignored, as Envoy does; drain it so the socket is reused.
           res.resume();

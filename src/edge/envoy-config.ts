@@ -6,7 +6,7 @@
  * reproduce faithfully (a regex matcher, a non-prefix header removal, another XFCC mode) is
  * refused here, at start, with the field that holds it.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../shared/errors.js';
@@ -197,11 +197,14 @@ const bootstrapSchema = z.object({
   }),
 });
 
-/** Reads and checks `file` (default: the repo's envoy/envoy.yaml, via the ENVOY_CONFIG setting). */
-export async function loadEnvoyConfig(file: string): Promise<EnvoyEdgeConfig> {
+/**
+ * Reads and checks `file` (the ENVOY_CONFIG setting), once, at start: synchronously, as the rest of
+ * the edge's config is read, so that it is part of the plain data `loadConfig` returns.
+ */
+export function loadEnvoyConfig(file: string): EnvoyEdgeConfig {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError('envoy_config', `ENVOY_CONFIG ${file}: cannot read: ${errorMessage(err)}`, { cause: err });
   }

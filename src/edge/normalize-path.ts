@@ -9,7 +9,10 @@ export type NormalizedPath =
   | { readonly ok: true; readonly pathAndQuery: string }
   | {
       readonly ok: false;
-      /** Envoy's response code details for the rejection, for the access log. */
+      /**
+       * Why the path was refused, one reason per rule. Envoy's access log says
+       * `path_normalization_failed` for both, and so does the edge's.
+       */
       readonly details: 'path_has_escaped_slashes' | 'path_normalization_failed';
     };
 

@@ -3,11 +3,16 @@
  * that presents the edge's own certificate and accepts only the one SPIFFE ID envoy.yaml's cluster
  * matches (`match_typed_subject_alt_names`). When the edge's certificate rotates, a new agent is
  * built with the new material; the old one finishes its in-flight requests and is then destroyed.
+ * Every handshake that refuses the upstream's certificate is counted as Envoy counts it
+ * (`cluster.<name>.ssl.fail_verify_error` or `.fail_verify_san`).
  */
-import { Agent } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { Agent, type RequestOptions } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import { uriSans } from '../shared/spiffe.js';
-import type { TlsMaterial, WorkloadTls } from '../shared/workload-tls.js';
+import { TLS_PROFILE } from '../shared/tls/tls-profile.js';
+import type { TlsMaterial, WorkloadTls } from '../shared/tls/workload-tls.js';
+import { verifyFailureOf, type VerifyFailure } from './stats.js';
 
 /** Why an upstream's certificate was refused; the edge logs it and answers like Envoy's `UF`. */
 export class PeerIdentityError extends Error {
@@ -45,11 +50,13 @@ export class PeerAgent {
   /**
    * `servername` is the SNI to send (Envoy's cluster `sni`); '' sends none, which is what an IP
    * address needs. Setting it here also keeps Node from deriving it from the client's Host header.
+   * `onVerifyFailure` hears of every handshake that refused the upstream's certificate.
    */
   constructor(
     private readonly tls: WorkloadTls,
     readonly expectedSpiffeId: string,
     private readonly servername: string,
+    private readonly onVerifyFailure: (failure: VerifyFailure) => void = () => undefined,
   ) {
     this.#agent = this.#build(tls.material);
     tls.on('rotated', this.#onRotated);
@@ -71,7 +78,7 @@ export class PeerAgent {
   }
 
   #build(m: TlsMaterial): Agent {
-    return new Agent({
+    const agent = new Agent({
       keepAlive: true,
       // Close idle connections before authz (65 s) or the rating API (75 s) does, so a request is
       // never written into a socket the server is closing.
@@ -79,11 +86,24 @@ export class PeerAgent {
       cert: m.cert,
       key: m.key,
       ca: m.ca,
-      minVersion: 'TLSv1.2',
+      // The project's TLS profile (TLS 1.2+, forward-secret AEAD suites), as every client here speaks it.
+      ...TLS_PROFILE,
       servername: this.servername,
       rejectUnauthorized: true,
       checkServerIdentity: spiffeIdentityCheck(this.expectedSpiffeId),
     });
+    // The handshake's verdict reaches only the request that asked for the socket; watch the socket
+    // itself so that each refused handshake is counted once, whoever asked.
+    const create = agent.createConnection.bind(agent);
+    agent.createConnection = (options: RequestOptions, callback?: (err: Error | null, stream: Duplex) => void) => {
+      const socket = create(options, callback);
+      socket?.once('error', (err) => {
+        const failure = verifyFailureOf(err);
+        if (failure !== undefined) this.onVerifyFailure(failure);
+      });
+      return socket;
+    };
+    return agent;
   }
 
   #swap(m: TlsMaterial): void {

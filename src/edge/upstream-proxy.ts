@@ -1,7 +1,9 @@
 /**
  * The edge's route to the rating API (envoy.yaml's `rating_api` cluster), through
- * http-proxy-middleware. The request body streams through untouched; errors are answered the way
- * Envoy's router answers them (503 `UF` before any response byte, 504 `UT` on the route timeout).
+ * http-proxy-middleware. The request body streams through untouched; the router's own headers are
+ * added both ways (the deadline upstream; `server` and `x-envoy-upstream-service-time` to the
+ * client); errors are answered the way Envoy's router answers them, byte for byte (503 `UF` before
+ * any response byte, 504 `UT` on the route timeout).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent } from 'node:https';
@@ -9,6 +11,7 @@ import type { Socket } from 'node:net';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
 import type { Logger } from '../shared/logger.js';
 import { accessRecord } from './access-log.js';
+import { EXPECTED_TIMEOUT_HEADER, hopByHopHeaders, SERVER_NAME } from './envoy-headers.js';
 import type { PeerAgent } from './peer-agent.js';
 
 /** The cluster name the access log reports, as Envoy's %UPSTREAM_CLUSTER% does. */
@@ -51,11 +54,15 @@ function build(target: URL, agent: Agent, routeTimeoutMs: number, log: Logger): 
         r.upstreamCluster = RATING_CLUSTER;
         r.upstreamHost = target.host;
         r.upstreamStartedAt = performance.now();
+        for (const name of hopByHopHeaders(req.headers)) proxyReq.removeHeader(name);
+        proxyReq.setHeader(EXPECTED_TIMEOUT_HEADER, String(routeTimeoutMs));
         proxyReq.once('timeout', () => timedOut.add(req));
       },
       proxyRes: (proxyRes, req) => {
         const r = accessRecord(req);
         if (r.upstreamStartedAt !== undefined) r.upstreamServiceTimeMs = Math.round(performance.now() - r.upstreamStartedAt);
+        proxyRes.headers.server = SERVER_NAME;
+        if (r.upstreamServiceTimeMs !== undefined) proxyRes.headers['x-envoy-upstream-service-time'] = String(r.upstreamServiceTimeMs);
         // Envoy appends allowed_client_headers_on_success to whatever the upstream sent.
         for (const [name, value] of Object.entries(successHeaders.get(req) ?? {})) {
           const existing = proxyRes.headers[name];
@@ -71,15 +78,17 @@ function onProxyError(err: Error, req: IncomingMessage, res: ServerResponse | So
   const r = accessRecord(req);
   const timeout = timedOut.has(req);
   r.flags.push(timeout ? 'UT' : 'UF');
-  r.details = timeout ? 'upstream_response_timeout' : 'upstream_reset_before_response_started{connection_failure}';
+  // Envoy reports a refused connection and a refused certificate alike: a remote connection failure.
+  r.details = timeout ? 'response_timeout' : 'upstream_reset_before_response_started{remote_connection_failure}';
   log.warn({ request_id: r.requestId, upstream_cluster: RATING_CLUSTER, err: err.message, code: (err as NodeJS.ErrnoException).code }, 'upstream request failed');
   if (!('writeHead' in res) || res.headersSent) {
     // Part of the response is out; all that is left is to cut it, as Envoy resets the stream.
     res.destroy();
     return;
   }
-  const body = timeout ? 'upstream request timeout' : 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
+  const body = timeout ? 'upstream request timeout' : 'upstream connect error or disconnect/reset before headers. reset reason: remote connection failure';
   res.statusCode = timeout ? 504 : 503;
+  res.setHeader('server', SERVER_NAME);
   res.setHeader('content-type', 'text/plain');
   res.setHeader('content-length', Buffer.byteLength(body));
   res.end(body);

@@ -1,12 +1,12 @@
 import { ConfigError } from '../shared/errors.js';
 import { caFilesPresent, completeCa, createCa, loadCa, recoverIntermediate } from './ca.js';
-import { readWorkloadMaterial, type CertInfo } from './cert-files.js';
+import { readWorkloadMaterial, type CertInfo } from '../shared/pki/workload-material.js';
 import { rotateJwtKey } from './jwt-keys.js';
-import type { PkiLayout } from './layout.js';
+import type { PkiLayout } from '../shared/pki/pki-layout.js';
 import { generateRsaKey } from './keys.js';
 import { issueLeaf, LEAF_KEY_BITS } from './leaf.js';
 import { lifetimeFraction, RENEW_FRACTION } from './rotate.js';
-import { MIN_LEAF_TTL_MS, workloadNamed, type PkiSpec } from './workloads.js';
+import { MIN_LEAF_TTL_MS, workloadNamed, type Topology } from '../shared/topology.js';
 
 export interface InitResult {
   readonly changed: boolean;
@@ -18,7 +18,7 @@ export interface InitResult {
  * everything present it changes nothing. `force` recreates the CA and reissues everything under it.
  * Existing material that cannot be read is an error, never silently replaced (use `force`).
  */
-export async function initPki(layout: PkiLayout, spec: PkiSpec, opts: { force?: boolean; now?: Date } = {}): Promise<InitResult> {
+export async function initPki(layout: PkiLayout, spec: Topology, opts: { force?: boolean; now?: Date } = {}): Promise<InitResult> {
   const now = opts.now ?? new Date();
   const created: string[] = [];
   await recoverIntermediate(layout);
@@ -61,7 +61,7 @@ export async function initPki(layout: PkiLayout, spec: PkiSpec, opts: { force?: 
 }
 
 /** Issues (or reissues) one workload's leaf now, replacing `current` atomically. */
-export async function issueWorkload(layout: PkiLayout, spec: PkiSpec, name: string, opts: { ttlMs?: number; now?: Date } = {}): Promise<CertInfo> {
+export async function issueWorkload(layout: PkiLayout, spec: Topology, name: string, opts: { ttlMs?: number; now?: Date } = {}): Promise<CertInfo> {
   const workload = workloadNamed(spec, name);
   if (opts.ttlMs !== undefined && opts.ttlMs < MIN_LEAF_TTL_MS) {
     throw new ConfigError('pki_ttl_too_short', `--ttl must be at least 5m (got ${Math.round(opts.ttlMs / 1000)}s)`);
@@ -83,7 +83,7 @@ export interface StatusRow {
 }
 
 /** The state of the intermediate and every leaf: serial, expiry, time left and whether it is due. */
-export async function pkiStatus(layout: PkiLayout, spec: PkiSpec, now = new Date()): Promise<StatusRow[]> {
+export async function pkiStatus(layout: PkiLayout, spec: Topology, now = new Date()): Promise<StatusRow[]> {
   const rows: StatusRow[] = [];
   try {
     const ca = await loadCa(layout);

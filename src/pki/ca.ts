@@ -2,10 +2,10 @@ import { createPrivateKey, type X509Certificate } from 'node:crypto';
 import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import { PRIVATE_MODE, PUBLIC_MODE, writeFileAtomic } from './atomic-fs.js';
-import { certInfo, parseCertFile, type CertInfo } from './cert-files.js';
+import { certInfo, parseCertFile, type CertInfo } from '../shared/pki/workload-material.js';
 import { generateRsaKey, type KeyPair } from './keys.js';
-import type { PkiLayout } from './layout.js';
-import type { PkiSpec } from './workloads.js';
+import type { PkiLayout } from '../shared/pki/pki-layout.js';
+import type { Topology } from '../shared/topology.js';
 import { buildIntermediateCert, buildRootCert, issuerFromPem, type Issuer } from './x509.js';
 
 /** Leaves and the intermediate are backdated this much for clock skew between hosts. */
@@ -78,7 +78,7 @@ export async function caFilesPresent(layout: PkiLayout): Promise<'all' | 'none' 
 }
 
 /** Completes a CA whose root exists but whose intermediate (and bundle) do not, keeping the root. */
-export async function completeCa(layout: PkiLayout, spec: PkiSpec, now: Date): Promise<void> {
+export async function completeCa(layout: PkiLayout, spec: Topology, now: Date): Promise<void> {
   await renewIntermediate(layout, spec, now);
   await writeFileAtomic(layout.bundle, await readCaFile(layout.rootCert), PUBLIC_MODE);
 }
@@ -88,7 +88,7 @@ export async function completeCa(layout: PkiLayout, spec: PkiSpec, now: Date): P
  * is written last-but-one and the bundle last, so a failure never leaves a bundle that does not
  * match the root.
  */
-export async function createCa(layout: PkiLayout, spec: PkiSpec, now: Date): Promise<void> {
+export async function createCa(layout: PkiLayout, spec: Topology, now: Date): Promise<void> {
   const [rootKeys, intermediateKeys] = await Promise.all([
     generateRsaKey(spec.root.keyBits),
     generateRsaKey(spec.intermediate.keyBits),
@@ -108,7 +108,7 @@ export async function createCa(layout: PkiLayout, spec: PkiSpec, now: Date): Pro
 }
 
 /** Issues a new intermediate under the existing root. Leaves under the old one stay valid. */
-export async function renewIntermediate(layout: PkiLayout, spec: PkiSpec, now: Date): Promise<void> {
+export async function renewIntermediate(layout: PkiLayout, spec: Topology, now: Date): Promise<void> {
   const [rootPem, rootKeyPem] = await Promise.all([readCaFile(layout.rootCert), readCaFile(layout.rootKey)]);
   const root = issuerFromPem(rootPem, rootKeyPem);
   await writeIntermediate(layout, spec, root, await generateRsaKey(spec.intermediate.keyBits), now);
@@ -118,14 +118,13 @@ export async function renewIntermediate(layout: PkiLayout, spec: PkiSpec, now: D
  * The intermediate's key and certificate are two files, so they are staged as `.next` files and
  * renamed key first. `recoverIntermediate` finishes or undoes a swap that a crash interrupted.
  */
-async function writeIntermediate(layout: PkiLayout, spec: PkiSpec, root: Issuer, keys: KeyPair, now: Date): Promise<void> {
+async function writeIntermediate(layout: PkiLayout, spec: Topology, root: Issuer, keys: KeyPair, now: Date): Promise<void> {
   const pem = buildIntermediateCert({
     commonName: spec.intermediate.commonName,
     trustDomain: spec.trustDomain,
     keys,
     root,
     permittedDns: spec.permittedDns,
-    permittedIp: spec.permittedIp,
     notBefore: new Date(now.getTime() - BACKDATE_MS),
     notAfter: new Date(now.getTime() + spec.intermediate.ttlMs),
   });

@@ -6,8 +6,8 @@ import { z } from 'zod';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import { PRIVATE_MODE, PUBLIC_MODE, linkTarget, swapSymlink, writeFileAtomic, writeVersionDir } from './atomic-fs.js';
 import { generateEs256Key } from './keys.js';
-import type { PkiLayout } from './layout.js';
-import type { PkiSpec } from './workloads.js';
+import type { PkiLayout } from '../shared/pki/pki-layout.js';
+import type { Topology } from '../shared/topology.js';
 
 /** The only algorithm the project signs tokens with. */
 export const JWT_ALG = 'ES256';
@@ -45,7 +45,7 @@ export async function readSigningKey(layout: PkiLayout): Promise<{ kid: string; 
  * (`jwt.max_token_ttl` after its retirement); then it is removed. The JWKS is written before the
  * `current` link moves, so verifiers know a key before any token is signed with it.
  */
-export async function rotateJwtKey(layout: PkiLayout, spec: PkiSpec, now: Date, opts: { force: boolean; dryRun: boolean }): Promise<JwtRotation> {
+export async function rotateJwtKey(layout: PkiLayout, spec: Topology, now: Date, opts: { force: boolean; dryRun: boolean }): Promise<JwtRotation> {
   const state = await readState(layout);
   const current = (await linkTarget(layout.jwtCurrent)) === undefined ? undefined : state.keys.find((k) => k.retired_at === null);
   const due = current === undefined || opts.force || now.getTime() - Date.parse(current.created_at) >= spec.jwt.rotateEveryMs;

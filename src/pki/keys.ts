@@ -1,4 +1,4 @@
-import { generateKeyPair as generateKeyPairCb, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { generateKeyPair as generateKeyPairCb, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 
@@ -17,16 +17,6 @@ export interface KeyPair {
  */
 export async function generateRsaKey(bits: number): Promise<KeyPair> {
   const { privateKey, publicKey } = await generateKeyPair('rsa', { modulusLength: bits, publicExponent: 0x10001 });
-  return rsaKeyPair(privateKey, publicKey);
-}
-
-/** Wraps an existing PKCS#8 RSA private key PEM as a KeyPair. */
-export function rsaKeyFromPem(privatePem: string): KeyPair {
-  const privateKey = createPrivateKey(privatePem);
-  return rsaKeyPair(privateKey, createPublicKey(privateKey));
-}
-
-function rsaKeyPair(privateKey: KeyObject, publicKey: KeyObject): KeyPair {
   const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   return {
     privatePem,

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { PRIVATE_MODE, PUBLIC_MODE, pruneVersions, swapSymlink, writeVersionDir } from './atomic-fs.js';
 import { BACKDATE_MS, type LoadedCa } from './ca.js';
-import { certInfo, parseCertFile, type CertInfo } from './cert-files.js';
+import { certInfo, parseCertFile, type CertInfo } from '../shared/pki/workload-material.js';
 import { generateRsaKey, type KeyPair } from './keys.js';
-import type { PkiLayout } from './layout.js';
-import type { PkiSpec, Workload } from './workloads.js';
+import type { PkiLayout } from '../shared/pki/pki-layout.js';
+import type { Topology, Workload } from '../shared/topology.js';
 import { buildLeafCert } from './x509.js';
 
 /** Leaf keys: RSA-2048, fresh at every issue. */
@@ -23,7 +23,7 @@ export function versionName(now: Date, serial: string): string {
  */
 export async function issueLeaf(
   layout: PkiLayout,
-  spec: PkiSpec,
+  spec: Topology,
   ca: LoadedCa,
   workload: Workload,
   now: Date,
@@ -37,7 +37,6 @@ export async function issueLeaf(
     spiffeId: workload.spiffeId,
     trustDomain: spec.trustDomain,
     dns: workload.dns,
-    ip: workload.ip,
     keys,
     issuer: ca.issuer(),
     notBefore: new Date(now.getTime() - BACKDATE_MS),

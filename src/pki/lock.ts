@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import { ConfigError } from '../shared/errors.js';
-import type { PkiLayout } from './layout.js';
+import type { PkiLayout } from '../shared/pki/pki-layout.js';
 
 /** Thrown when another writer holds the PKI lock and this one chose not to wait. */
 export class PkiLockedError extends ConfigError {

@@ -1,11 +1,12 @@
 import { lstat } from 'node:fs/promises';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import { caExists, loadCa, recoverIntermediate, renewIntermediate, type LoadedCa } from './ca.js';
-import { readWorkloadMaterial, type CertInfo } from './cert-files.js';
+import { readWorkloadMaterial, type CertInfo } from '../shared/pki/workload-material.js';
 import { rotateJwtKey, type JwtRotation } from './jwt-keys.js';
-import type { PkiLayout } from './layout.js';
+import type { PkiLayout } from '../shared/pki/pki-layout.js';
 import { issueLeaf } from './leaf.js';
-import type { PkiSpec, Workload } from './workloads.js';
+import type { Topology, Workload } from '../shared/topology.js';
+import { nameConstraintsDer, nameConstraintsOf } from './x509.js';
 
 /** Renew past this fraction of a certificate's lifetime (DESIGN.md: 2/3). */
 export const RENEW_FRACTION = 2 / 3;
@@ -63,7 +64,7 @@ export function lifetimeFraction(info: Pick<CertInfo, 'notBefore' | 'notAfter'>,
  * exactly as it is; every swap is atomic, so a failure never leaves a `current` that is not valid.
  * The caller holds the PKI lock.
  */
-export async function rotate(layout: PkiLayout, spec: PkiSpec, opts: RotateOptions = {}): Promise<RotateSummary> {
+export async function rotate(layout: PkiLayout, spec: Topology, opts: RotateOptions = {}): Promise<RotateSummary> {
   const now = opts.now ?? new Date();
   const started = performance.now();
   const dryRun = opts.dryRun ?? false;
@@ -73,9 +74,8 @@ export async function rotate(layout: PkiLayout, spec: PkiSpec, opts: RotateOptio
   if (!dryRun) await recoverIntermediate(layout);
   let ca = await loadCa(layout);
 
-  const caFraction = lifetimeFraction(ca.intermediateInfo, now);
-  const caDue = opts.forceIntermediate === true || caFraction >= RENEW_FRACTION;
-  const caReason = opts.forceIntermediate === true ? 'forced' : caDue ? 'lifetime' : 'valid';
+  const caReason = intermediateDueReason(ca, spec, now, opts.forceIntermediate === true);
+  const caDue = caReason !== 'valid';
   if (caDue && !dryRun) {
     await renewIntermediate(layout, spec, now);
     ca = await loadCa(layout);
@@ -124,7 +124,7 @@ export async function rotate(layout: PkiLayout, spec: PkiSpec, opts: RotateOptio
 
 async function rotateLeaf(
   layout: PkiLayout,
-  spec: PkiSpec,
+  spec: Topology,
   ca: LoadedCa,
   workload: Workload,
   now: Date,
@@ -154,10 +154,23 @@ async function rotateLeaf(
   }
 }
 
+/**
+ * Why the intermediate must be renewed, or `valid`. Its name constraints are compared with what
+ * workloads.yaml asks for today, so a changed declaration (or one written before IP addresses were
+ * excluded) reaches the CA, and through it every leaf, at the next run.
+ */
+function intermediateDueReason(ca: LoadedCa, spec: Topology, now: Date, force: boolean): string {
+  if (force) return 'forced';
+  if (nameConstraintsOf(ca.intermediatePem) !== nameConstraintsDer(spec.trustDomain, spec.permittedDns)) return 'spec_changed';
+  if (lifetimeFraction(ca.intermediateInfo, now) >= RENEW_FRACTION) return 'lifetime';
+  return 'valid';
+}
+
 function dueReason(info: CertInfo, underCurrentIntermediate: boolean, workload: Workload, now: Date, force: boolean): string {
   if (force) return 'forced';
   if (!underCurrentIntermediate) return 'intermediate_changed';
-  if (info.spiffeId !== workload.spiffeId || !sameSet(info.dns, workload.dns) || !sameSet(info.ip, workload.ip)) return 'spec_changed';
+  // A leaf from before IP SANs were dropped carries some; the declaration has none.
+  if (info.spiffeId !== workload.spiffeId || !sameSet(info.dns, workload.dns) || info.ip.length > 0) return 'spec_changed';
   if (lifetimeFraction(info, now) >= RENEW_FRACTION) return 'lifetime';
   return 'valid';
 }

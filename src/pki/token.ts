@@ -1,7 +1,7 @@
 import { importPKCS8, SignJWT } from 'jose';
 import { ConfigError } from '../shared/errors.js';
 import { JWT_ALG, readSigningKey } from './jwt-keys.js';
-import type { PkiLayout } from './layout.js';
+import type { PkiLayout } from '../shared/pki/pki-layout.js';
 
 /** The claims a dev token carries beyond the registered ones. */
 export interface TokenClaims {

@@ -1,5 +1,6 @@
 import { constants, createPrivateKey, privateEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
+import type { WorkloadKind } from '../shared/topology.js';
 import type { KeyPair } from './keys.js';
 
 const { pki, asn1 } = forge;
@@ -9,8 +10,6 @@ const bytesFromIP = (ip: string): string | null => (forge.util as unknown as { b
 /** id-ce-nameConstraints (RFC 5280 4.2.1.10); forge maps only the OID to the name, not back. */
 const ID_CE_NAME_CONSTRAINTS = '2.5.29.30';
 
-/** What a leaf may do: edges and services serve and call; clients only call. */
-export type WorkloadKind = 'edge' | 'svc' | 'client';
 
 /** A CA as the issuer of further certificates: its certificate, and a signer for forge's `cert.sign`. */
 export interface Issuer {
@@ -79,8 +78,8 @@ export function buildRootCert(opts: Validity & { commonName: string; trustDomain
 }
 
 /**
- * Signs the intermediate CA: pathLen 0 (it may sign only leaves) and name constraints that permit
- * only `spiffe://<trust domain>` URIs and the stack's own DNS names and IP ranges.
+ * Signs the intermediate CA: pathLen 0 (it may sign only leaves) and the name constraints of
+ * {@link nameConstraintsDer}.
  */
 export function buildIntermediateCert(
   opts: Validity & {
@@ -89,7 +88,6 @@ export function buildIntermediateCert(
     keys: KeyPair;
     root: Issuer;
     permittedDns: readonly string[];
-    permittedIp: readonly string[];
   },
 ): string {
   const cert = baseCert(opts.keys, opts);
@@ -104,7 +102,7 @@ export function buildIntermediateCert(
     {
       id: ID_CE_NAME_CONSTRAINTS,
       critical: true,
-      value: nameConstraints(opts.trustDomain, opts.permittedDns, opts.permittedIp),
+      value: nameConstraints(opts.trustDomain, opts.permittedDns),
     },
     { name: 'subjectKeyIdentifier', subjectKeyIdentifier: forge.util.bytesToHex(cert.generateSubjectKeyIdentifier().getBytes()) },
     { name: 'authorityKeyIdentifier', keyIdentifier: opts.root.cert.generateSubjectKeyIdentifier().getBytes() },
@@ -114,8 +112,8 @@ export function buildIntermediateCert(
 }
 
 /**
- * Signs a workload leaf: exactly one URI SAN (the SPIFFE ID) plus its DNS and IP SANs, CA:FALSE,
- * and the EKU of its kind.
+ * Signs a workload leaf: exactly one URI SAN (the SPIFFE ID) plus its DNS SANs, CA:FALSE, and the
+ * EKU of its kind. No IP SANs: see {@link nameConstraintsDer}.
  */
 export function buildLeafCert(
   opts: Validity & {
@@ -124,7 +122,6 @@ export function buildLeafCert(
     spiffeId: string;
     trustDomain: string;
     dns: readonly string[];
-    ip: readonly string[];
     keys: KeyPair;
     issuer: Issuer;
   },
@@ -139,7 +136,6 @@ export function buildLeafCert(
   const altNames = [
     { type: 6, value: opts.spiffeId },
     ...opts.dns.map((value) => ({ type: 2, value })),
-    ...opts.ip.map((ip) => ({ type: 7, ip })),
   ];
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
@@ -167,28 +163,44 @@ function baseCert(keys: KeyPair, validity: Validity): forge.pki.Certificate {
   return cert;
 }
 
+/** Every IPv4 and every IPv6 address, as the excluded iPAddress subtrees. */
+const ALL_IPS = ['0.0.0.0/0', '::/0'];
+
 /**
- * NameConstraints ::= SEQUENCE { permittedSubtrees [0] GeneralSubtrees }. node-forge writes no
- * nameConstraints of its own, so the value is assembled here with forge's ASN.1 builder. A URI
- * constraint names a host (RFC 5280 4.2.1.10), so `zt.local` permits `spiffe://zt.local/...`.
+ * NameConstraints ::= SEQUENCE { permittedSubtrees [0], excludedSubtrees [1] } (RFC 5280
+ * 4.2.1.10), chosen by probing both TLS stacks in the path (README, "The PKI"):
+ * - permitted: the trust domain's URIs (a URI constraint names a host, so `zt.local` permits
+ *   `spiffe://zt.local/...`) and the stack's DNS names; OpenSSL and BoringSSL both enforce these;
+ * - excluded: every IP address. BoringSSL cannot evaluate IP constraints and fails any IP SAN under
+ *   them, OpenSSL enforces the exclusion: so both refuse every IP SAN, and leaves carry none.
+ * node-forge writes no nameConstraints of its own, so the value is built with its ASN.1 builder.
  */
-function nameConstraints(trustDomain: string, dns: readonly string[], ips: readonly string[]): forge.asn1.Asn1 {
+function nameConstraints(trustDomain: string, dns: readonly string[]): forge.asn1.Asn1 {
   const subtree = (tag: number, value: string): forge.asn1.Asn1 =>
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
       asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag, false, value),
     ]);
-  const subtrees = [
-    subtree(6, trustDomain),
-    ...dns.map((name) => subtree(2, name)),
-    ...ips.map((cidr) => subtree(7, cidrToBytes(cidr))),
-  ];
+  const permitted = [subtree(6, trustDomain), ...dns.map((name) => subtree(2, name))];
+  const excluded = ALL_IPS.map((cidr) => subtree(7, cidrToBytes(cidr)));
   return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, subtrees),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, permitted),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 1, true, excluded),
   ]);
 }
 
+/** The DER of the name constraints an intermediate for this trust domain and these names carries. */
+export function nameConstraintsDer(trustDomain: string, dns: readonly string[]): string {
+  return asn1.toDer(nameConstraints(trustDomain, dns)).getBytes();
+}
+
+/** The DER of the name constraints an intermediate certificate carries, or undefined. */
+export function nameConstraintsOf(certPem: string): string | undefined {
+  const extensions = pki.certificateFromPem(certPem).extensions as Array<{ id?: string; value?: string }>;
+  return extensions.find((e) => e.id === ID_CE_NAME_CONSTRAINTS)?.value;
+}
+
 /** `127.0.0.0/8` -> address bytes followed by mask bytes, as an iPAddress name constraint wants. */
-export function cidrToBytes(cidr: string): string {
+function cidrToBytes(cidr: string): string {
   const [address, bitsText] = cidr.split('/');
   const addressBytes = address === undefined ? null : bytesFromIP(address);
   const bits = Number(bitsText);

@@ -5,7 +5,7 @@ import { ratingError } from './rating-errors.js';
  * The policy's tenant and role rules (policies/access.rego), checked again here as defence in
  * depth: a misrouted or misconfigured edge must not turn into cross-tenant writes.
  */
-export type Action = { readonly kind: 'read' } | { readonly kind: 'write' } | { readonly kind: 'delete'; readonly user: string };
+type Action = { readonly kind: 'read' } | { readonly kind: 'write' } | { readonly kind: 'delete'; readonly user: string };
 
 const READERS: ReadonlySet<string> = new Set(['viewer', 'rater', 'moderator', 'platform_admin']);
 const WRITERS: ReadonlySet<string> = new Set(['rater', 'platform_admin']);

@@ -1,7 +1,7 @@
 /** A score as the API accepts it. */
 export type Score = 1 | 2 | 3 | 4 | 5;
 
-export const SCORES: readonly Score[] = [1, 2, 3, 4, 5];
+const SCORES: readonly Score[] = [1, 2, 3, 4, 5];
 
 /** How many ratings of each score an item has, keyed `"1"`..`"5"` as JSON shows it. */
 export type Histogram = Record<'1' | '2' | '3' | '4' | '5', number>;
@@ -17,14 +17,14 @@ export interface Aggregate {
 }
 
 /** The aggregate as the API returns it. */
-export interface AggregateView {
+interface AggregateView {
   readonly count: number;
   /** `sum / count` at full double precision; `null` while the item has no ratings. */
   readonly average: number | null;
   readonly histogram: Histogram;
 }
 
-export function emptyHistogram(): Histogram {
+function emptyHistogram(): Histogram {
   return { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 };
 }
 

@@ -1,28 +1,58 @@
+import { createServer } from 'node:http';
 import express, { type Express } from 'express';
-import type { Logger } from '../shared/logger.js';
-import { requireEdgePeer } from './edge-peer.js';
+import { errorMessage } from '../shared/errors.js';
+import { buildAdminApp } from '../shared/http/admin-app.js';
+import { requestIdFrom } from '../shared/http/request-id.js';
+import type { BuiltApp } from '../shared/service.js';
+import { createMtlsServer } from '../shared/tls/mtls-server.js';
+import { peerOfKind } from '../shared/tls/peer-identity.js';
+import type { TlsMaterial } from '../shared/tls/workload-tls.js';
+import type { RatingConfig } from './config.js';
+import type { RatingDeps } from './create-deps.js';
 import { errorHandler, notFound } from './error-handler.js';
-import type { RatingStore } from './rating-store.js';
-import { requestIdMiddleware } from './request-id.js';
+import { ratingError } from './rating-errors.js';
 import { healthRoutes, ratingRoutes } from './routes.js';
 
-/** What the app needs of the configuration. */
-export interface RatingAppConfig {
-  /** Peers must hold an edge SPIFFE ID of this trust domain. */
-  readonly trustDomain: string;
-}
+/**
+ * Longer than any idle timeout an edge should keep for its upstream connections, so that the edge
+ * closes an idle connection before Node does and never sends a request into a closing socket.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 75_000;
 
-export interface RatingAppDeps {
-  readonly store: RatingStore;
-  readonly logger: Logger;
+/**
+ * The rating API: the app on the mTLS listener (`port`; client certificates required, then edges
+ * only), and `/healthz` and `/readyz` (ready while the store is) on the plain-HTTP admin listener
+ * (`admin_port`). It never listens. Certificate rotations and refused connections are logged here.
+ */
+export function buildApp(config: RatingConfig, deps: RatingDeps): BuiltApp {
+  const { logger, tls, store } = deps;
+  const server = createMtlsServer(tls, ratingApp(config, deps), {
+    trustDomain: config.trustDomain,
+    keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+    headersTimeoutMs: KEEP_ALIVE_TIMEOUT_MS + 5_000,
+    onRefused: (why, socket) => logger.info({ reason: why, remote_address: socket.remoteAddress }, 'connection_refused'),
+  });
+  const admin = createServer(buildAdminApp([{ name: `store:${store.name}`, ready: () => store.isReady() }]));
+  const onRotated = (m: TlsMaterial, previous: string): void => logger.info({ serial: m.serial, previous_serial: previous }, 'certificate_rotated');
+  const onTlsError = (err: Error): void => logger.error({ err: errorMessage(err) }, 'certificate_reload_failed');
+  tls.on('rotated', onRotated).on('error', onTlsError);
+  return {
+    listeners: [
+      { name: 'port', server, at: config.listen },
+      { name: 'admin_port', server: admin, at: config.adminListen },
+    ],
+    close() {
+      tls.off('rotated', onRotated).off('error', onTlsError);
+      return Promise.resolve();
+    },
+  };
 }
 
 /**
- * The rating API as an Express app, for an HTTPS server that requests and verifies client
- * certificates (see server.ts). It never listens. The edge check runs before routing, so a peer
- * that is not an edge learns nothing, not even which paths exist.
+ * The rating API as an Express app. The edge check runs before routing, so a peer that is not an
+ * edge learns nothing, not even which paths exist.
  */
-export function buildApp(config: RatingAppConfig, deps: RatingAppDeps): Express {
+function ratingApp(config: RatingConfig, deps: RatingDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   // Aggregates change with every write; a validator would only invite caches to serve stale ones.
@@ -31,8 +61,19 @@ export function buildApp(config: RatingAppConfig, deps: RatingAppDeps): Express 
   app.set('strict routing', true);
   // Proxies are never trusted for addresses: identity comes from the TLS peer, not from headers.
   app.set('trust proxy', false);
-  app.use(requestIdMiddleware);
-  app.use(requireEdgePeer(config.trustDomain));
+  // The request's id is its x-request-id, made sane once here: handlers and the error exit read it
+  // back with requestIdFrom, which keeps a valid id as it is. It is echoed on every response.
+  app.use((req, res, next) => {
+    const id = requestIdFrom(req.headers['x-request-id']);
+    req.headers['x-request-id'] = id;
+    res.setHeader('x-request-id', id);
+    next();
+  });
+  // Only an edge strips client-supplied x-zt-* headers and asks authz first, so anything else (a
+  // client, another service, a foreign trust domain) is 403 `untrusted_peer`.
+  app.use((req, _res, next) => {
+    next(peerOfKind(req.socket, config.trustDomain, 'edge') === undefined ? ratingError('untrusted_peer') : undefined);
+  });
   app.use(healthRoutes());
   app.use(ratingRoutes(deps));
   app.use(notFound);

@@ -1,9 +1,10 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, errorMessage } from '../shared/errors.js';
+import { sendError } from '../shared/http/error-body.js';
+import { requestIdFrom } from '../shared/http/request-id.js';
 import type { Logger } from '../shared/logger.js';
 import { bodyError } from './json-body.js';
 import { ratingError, type FieldError } from './rating-errors.js';
-import { requestIdOf } from './request-id.js';
 
 /** 404 `not_found` for any path the API does not have; registered after every route. */
 export const notFound: RequestHandler = (_req, _res, next) => {
@@ -19,15 +20,16 @@ export function methodNotAllowed(allow: readonly string[]): RequestHandler {
 }
 
 /**
- * The one error middleware, registered last. It renders `{error, request_id}` (plus `fields` for
- * invalid input) and logs the cause; a client never sees library text or a stack. Anything that is
- * not an AppError is a 500 `internal_error`, except the HTTP errors Express's own layers raise (a
- * path that does not percent-decode, a body-parser failure), which keep their 4xx meaning.
+ * The one error middleware, registered last: the app's one error exit. It renders
+ * `{error, request_id}` (plus `fields` for invalid input) with sendError and logs the cause; a
+ * client never sees library text or a stack. Anything that is not an AppError is a 500
+ * `internal_error`, except the HTTP errors Express's own layers raise (a path that does not
+ * percent-decode, a body-parser failure), which keep their 4xx meaning.
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const appError = toAppError(err);
-    const requestId = requestIdOf(req);
+    const requestId = requestIdFrom(req.headers['x-request-id']);
     const fields = fieldsOf(appError.details);
     const logFields = { request_id: requestId, code: appError.code, status: appError.status, method: req.method, path: req.path };
     if (appError.status >= 500) {
@@ -40,8 +42,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       req.socket.destroy();
       return;
     }
-    res.set(appError.headers);
-    res.status(appError.status).json({ error: appError.code, request_id: requestId, ...(fields ? { fields } : {}) });
+    sendError(res, appError.status, appError.code, requestId, appError.headers, fields ? { fields } : {});
   };
 }
 

@@ -3,7 +3,7 @@ import type { AppError } from '../shared/errors.js';
 import { ratingError } from './rating-errors.js';
 
 /** The largest body the API reads (DESIGN.md: 413 over 16 KiB). */
-export const BODY_LIMIT_BYTES = 16 * 1024;
+const BODY_LIMIT_BYTES = 16 * 1024;
 
 const parser = express.json({
   limit: BODY_LIMIT_BYTES,

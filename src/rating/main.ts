@@ -1,26 +1,14 @@
-import { ConfigError, errorMessage } from '../shared/errors.js';
-import { createLogger } from '../shared/logger.js';
-import { loadRatingConfig } from './config.js';
-import { createRatingStore } from './create-rating-store.js';
-import { startRatingService } from './server.js';
+import { runService } from '../shared/service.js';
+import { buildApp } from './app.js';
+import { loadConfig } from './config.js';
+import { createDeps } from './create-deps.js';
 
-// `node dist/rating/main.js`: load the config, start, and stop cleanly on SIGTERM/SIGINT.
-try {
-  const config = await loadRatingConfig();
-  const logger = createLogger('rating', { level: config.logLevel });
-  const store = createRatingStore(config.redisUrl, logger);
-  const service = await startRatingService(config, { store, logger });
-  logger.info({ port: service.port, admin_port: service.adminPort, store: store.name, serial: config.tls.material.serial }, 'rating_listening');
-  const stop = (signal: NodeJS.Signals): void => {
-    logger.info({ signal }, 'rating_stopping');
-    void service
-      .close()
-      .then(() => store.close())
-      .then(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-} catch (err) {
-  process.stderr.write(`rating: ${err instanceof ConfigError ? err.message : `cannot start: ${errorMessage(err)}`}\n`);
-  process.exit(1);
-}
+// `node dist/rating/main.js`: load, open, listen; stop cleanly on SIGTERM/SIGINT.
+await runService({
+  name: 'rating',
+  messages: { listening: 'rating_listening', stopping: 'rating_stopping' },
+  loadConfig,
+  createDeps,
+  buildApp,
+  describe: (_config, deps) => ({ store: deps.store.name, serial: deps.tls.material.serial }),
+});

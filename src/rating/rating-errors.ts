@@ -5,7 +5,7 @@ import { AppError } from '../shared/errors.js';
  * reused here because the rating API re-checks the same rules as defence in depth; the others
  * describe what is wrong with a request the policy let through.
  */
-export const RATING_REASONS = {
+const RATING_REASONS = {
   untrusted_peer: { status: 403, message: 'only an edge may call the rating API' },
   missing_identity: { status: 401, message: 'the request carries no usable caller identity' },
   tenant_mismatch: { status: 403, message: 'the caller may not act in this tenant' },
@@ -20,7 +20,7 @@ export const RATING_REASONS = {
   internal_error: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
-export type RatingReason = keyof typeof RATING_REASONS;
+type RatingReason = keyof typeof RATING_REASONS;
 
 /** One invalid input, named by its JSON path (`score`) or path parameter (`tenant`). */
 export interface FieldError {

@@ -59,16 +59,6 @@ export class MemoryRatingStore implements RatingStore {
     return Promise.resolve(state ? snapshot(state) : emptyAggregate());
   }
 
-  get(key: ItemKey, user: string): Promise<StoredRating | undefined> {
-    const rating = this.#items.get(itemId(key))?.users.get(user);
-    return Promise.resolve(rating ? copy(rating) : undefined);
-  }
-
-  /** How many items hold at least one rating; lets tests show that a failed request stored nothing. */
-  get itemCount(): number {
-    return this.#items.size;
-  }
-
   isReady(): boolean {
     return true;
   }

@@ -1,5 +1,6 @@
-import { Redis, type Result } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
 import { z } from 'zod';
+import { closeRedisClient, createRedisClient } from '../shared/redis-client.js';
 import { asScore, emptyAggregate, type Aggregate } from './aggregate.js';
 import { ratingError } from './rating-errors.js';
 import { PUT_SCRIPT, REMOVE_SCRIPT } from './rating-scripts.js';
@@ -14,19 +15,19 @@ declare module 'ioredis' {
   }
 }
 
-export interface RedisRatingStoreOptions {
-  /** `redis://host:port/db`, as REDIS_URL gives it. */
-  readonly url: string;
-  /** How long one command may take before the request fails with 503. Default 2,000 ms. */
-  readonly commandTimeoutMs?: number;
-  /** Prefix of every key. Default `zt:rating:`. */
-  readonly keyPrefix?: string;
+interface RedisRatingStoreOptions {
+  /** REDIS_URL. */
+  readonly url: URL;
   /** Connection-level errors, which ioredis reports as `error` events while it reconnects. */
   readonly onError?: (err: Error) => void;
 }
 
+/** How long one command may take before the request fails with 503. */
+const COMMAND_TIMEOUT_MS = 2000;
+/** Every key of the store starts with this. */
+const KEY_PREFIX = 'zt:rating:';
+
 const replySchema = z.tuple([z.number().int(), z.number().int()]).rest(z.string().nullable());
-const storedSchema = z.strictObject({ score: z.number().int().min(1).max(5), comment: z.string().optional() });
 
 /**
  * Ratings in Redis, shared by every rating API replica. Each write is one Lua script that updates
@@ -39,51 +40,29 @@ const storedSchema = z.strictObject({ score: z.number().int().min(1).max(5), com
 export class RedisRatingStore implements RatingStore {
   readonly name = 'redis';
   readonly #client: Redis;
-  readonly #prefix: string;
   #closed = false;
 
   constructor(options: RedisRatingStoreOptions) {
-    this.#prefix = options.keyPrefix ?? 'zt:rating:';
-    this.#client = new Redis(options.url, {
-      commandTimeout: options.commandTimeoutMs ?? 2000,
-      connectTimeout: 2000,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (times) => Math.min(times * 100, 1000),
-      connectionName: 'zt-rating-store',
-    });
+    this.#client = createRedisClient({ url: options.url, connectionName: 'zt-rating-store', commandTimeoutMs: COMMAND_TIMEOUT_MS, onError: options.onError });
     this.#client.defineCommand('ztRatingPut', { lua: PUT_SCRIPT });
     this.#client.defineCommand('ztRatingRemove', { lua: REMOVE_SCRIPT });
-    // With a listener an outage is a state the readiness check reports, not a flood of stack traces.
-    this.#client.on('error', (err: Error) => options.onError?.(err));
-  }
-
-  /** `zt:rating:<tenant>:<item>:users` and `:agg`; ids cannot hold `:`, so keys never collide. */
-  keys(key: ItemKey): { users: string; agg: string } {
-    const base = `${this.#prefix}${key.tenant}:${key.item}`;
-    return { users: `${base}:users`, agg: `${base}:agg` };
   }
 
   async put(key: ItemKey, user: string, rating: StoredRating): Promise<PutOutcome> {
-    const k = this.keys(key);
+    const k = keysOf(key);
     const reply = await this.#run(() => this.#client.ztRatingPut(2, k.users, k.agg, user, String(rating.score), JSON.stringify(rating)), toScriptReply);
     const previousScore = asScore(reply.old);
     return { created: reply.flag === 1, aggregate: reply.aggregate, ...(previousScore === undefined ? {} : { previousScore }) };
   }
 
   async remove(key: ItemKey, user: string): Promise<RemoveOutcome> {
-    const k = this.keys(key);
+    const k = keysOf(key);
     const reply = await this.#run(() => this.#client.ztRatingRemove(2, k.users, k.agg, user), toScriptReply);
     return { deleted: reply.flag === 1, aggregate: reply.aggregate };
   }
 
   async aggregate(key: ItemKey): Promise<Aggregate> {
-    return this.#run(() => this.#client.hmget(this.keys(key).agg, 'count', 'sum', '1', '2', '3', '4', '5'), toAggregate);
-  }
-
-  async get(key: ItemKey, user: string): Promise<StoredRating | undefined> {
-    return this.#run(() => this.#client.hget(this.keys(key).users, user), toStoredRating);
+    return this.#run(() => this.#client.hmget(keysOf(key).agg, 'count', 'sum', '1', '2', '3', '4', '5'), toAggregate);
   }
 
   isReady(): boolean {
@@ -94,15 +73,7 @@ export class RedisRatingStore implements RatingStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#client.status === 'ready') {
-      try {
-        await this.#client.quit();
-        return;
-      } catch {
-        // A Redis that cannot take QUIT is dropped below like one that is down.
-      }
-    }
-    this.#client.disconnect();
+    await closeRedisClient(this.#client);
   }
 
   /**
@@ -125,6 +96,12 @@ export class RedisRatingStore implements RatingStore {
       throw ratingError('unavailable', { cause: err });
     }
   }
+}
+
+/** `zt:rating:<tenant>:<item>:users` and `:agg`; ids cannot hold `:`, so keys never collide. */
+function keysOf(key: ItemKey): { users: string; agg: string } {
+  const base = `${KEY_PREFIX}${key.tenant}:${key.item}`;
+  return { users: `${base}:users`, agg: `${base}:agg` };
 }
 
 interface ScriptReply {
@@ -150,14 +127,4 @@ function toAggregate(fields: unknown): Aggregate {
   });
   const [count = 0, sum = 0, h1 = 0, h2 = 0, h3 = 0, h4 = 0, h5 = 0] = n;
   return { count, sum, histogram: { '1': h1, '2': h2, '3': h3, '4': h4, '5': h5 } };
-}
-
-/** A stored rating as HGET returns it (JSON, or null when absent); a corrupt one throws. */
-function toStoredRating(reply: unknown): StoredRating | undefined {
-  const raw = z.string().nullable().parse(reply);
-  if (raw === null) return undefined;
-  const parsed = storedSchema.parse(JSON.parse(raw));
-  const score = asScore(parsed.score);
-  if (score === undefined) throw new Error(`stored score ${parsed.score} is not a score`);
-  return parsed.comment === undefined ? { score } : { score, comment: parsed.comment };
 }

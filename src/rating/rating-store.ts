@@ -31,7 +31,8 @@ export interface RemoveOutcome {
  * Where ratings live: memory in embedded mode, Redis when REDIS_URL is set. Every write changes
  * the user's rating and the item's aggregate together or not at all, and concurrent writers (in one
  * process or many) never lose an update. Methods reject with an AppError `unavailable` when the
- * backend cannot answer; any other rejection is a bug.
+ * backend cannot answer; any other rejection is a bug. There is no read of one user's rating: the
+ * API answers aggregates only.
  */
 export interface RatingStore {
   readonly name: 'memory' | 'redis';
@@ -40,8 +41,6 @@ export interface RatingStore {
   /** Deletes `user`'s rating of the item, if there is one. */
   remove(key: ItemKey, user: string): Promise<RemoveOutcome>;
   aggregate(key: ItemKey): Promise<Aggregate>;
-  /** One user's rating of the item, or undefined. */
-  get(key: ItemKey, user: string): Promise<StoredRating | undefined>;
   /** Whether the store can take requests now (the readiness check). */
   isReady(): boolean;
   /** Releases connections. Idempotent. */

@@ -1,4 +1,5 @@
 import { Router, type Request, type Response } from 'express';
+import { requestIdFrom } from '../shared/http/request-id.js';
 import type { Logger } from '../shared/logger.js';
 import { checkRole, checkTenant } from './access.js';
 import { asScore, viewOf } from './aggregate.js';
@@ -7,13 +8,12 @@ import { methodNotAllowed } from './error-handler.js';
 import { readJsonBody } from './json-body.js';
 import { ratingError } from './rating-errors.js';
 import type { ItemKey, RatingStore, StoredRating } from './rating-store.js';
-import { requestIdOf } from './request-id.js';
 import { itemParamsSchema, parseOrReject, ratingBodySchema, userParamsSchema } from './validation.js';
 
-export const RATINGS_PATH = '/v1/tenants/:tenant/items/:item/ratings';
-export const USER_RATING_PATH = '/v1/tenants/:tenant/items/:item/ratings/:user';
+const RATINGS_PATH = '/v1/tenants/:tenant/items/:item/ratings';
+const USER_RATING_PATH = '/v1/tenants/:tenant/items/:item/ratings/:user';
 
-export interface RatingRoutesDeps {
+interface RatingRoutesDeps {
   readonly store: RatingStore;
   readonly logger: Logger;
 }
@@ -42,7 +42,7 @@ export function ratingRoutes({ store, logger }: RatingRoutesDeps): Router {
       const outcome = await store.put(params, caller.subject, rating);
       const replaced = outcome.previousScore === undefined ? {} : { previous_score: outcome.previousScore };
       const { tenant, item } = params;
-      logger.info({ request_id: requestIdOf(req), tenant, item, subject: caller.subject, score, created: outcome.created, ...replaced }, 'rating_written');
+      logger.info({ request_id: requestIdFrom(req.headers['x-request-id']), tenant, item, subject: caller.subject, score, created: outcome.created, ...replaced }, 'rating_written');
       res.status(outcome.created ? 201 : 200).json({
         item: params.item,
         user: caller.subject,
@@ -60,7 +60,7 @@ export function ratingRoutes({ store, logger }: RatingRoutesDeps): Router {
       const { caller, params } = authoriseDelete(req);
       const outcome = await store.remove(params, params.user);
       if (!outcome.deleted) throw ratingError('not_found');
-      logger.info({ request_id: requestIdOf(req), tenant: params.tenant, item: params.item, subject: caller.subject, user: params.user }, 'rating_deleted');
+      logger.info({ request_id: requestIdFrom(req.headers['x-request-id']), tenant: params.tenant, item: params.item, subject: caller.subject, user: params.user }, 'rating_deleted');
       res.status(204).end();
     })
     .all(methodNotAllowed(['DELETE']));

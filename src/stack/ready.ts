@@ -21,12 +21,15 @@ export async function waitUntilReady(child: StackChild, what: string, probe: () 
   }
 }
 
-/** A probe: `GET url` answers 200. */
-export function httpReady(url: string): () => Promise<boolean> {
+/**
+ * A probe: `GET url` answers 200 (and, when `body` is given, that body once trimmed: Envoy's admin
+ * `/ready` answers 200 `LIVE` only after its listeners, clusters and secrets are up).
+ */
+export function httpReady(url: string, body?: string): () => Promise<boolean> {
   return async () => {
     const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-    await res.arrayBuffer();
-    return res.status === 200;
+    const text = await res.text();
+    return res.status === 200 && (body === undefined || text.trim() === body);
   };
 }
 

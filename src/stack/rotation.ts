@@ -4,13 +4,13 @@
  * while the stack runs. One run at a time; a run that finds the PKI lock taken skips.
  */
 import { errorMessage } from '../shared/errors.js';
-import type { PkiLayout } from '../pki/layout.js';
+import type { PkiLayout } from '../shared/pki/pki-layout.js';
 import { PkiLockedError, withPkiLock } from '../pki/lock.js';
 import { rotate } from '../pki/rotate.js';
-import type { PkiSpec } from '../pki/workloads.js';
+import type { Topology } from '../shared/topology.js';
 
 /** Starts rotating every `intervalMs`; returns a function that stops it and waits for a run in progress. */
-export function startRotation(layout: PkiLayout, spec: PkiSpec, intervalMs: number, say: (line: string) => void): () => Promise<void> {
+export function startRotation(layout: PkiLayout, spec: Topology, intervalMs: number, say: (line: string) => void): () => Promise<void> {
   let running: Promise<void> | undefined;
   const once = async (): Promise<void> => {
     try {

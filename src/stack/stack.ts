@@ -1,25 +1,28 @@
 /**
  * The embedded stack: the PKI initialised if missing, the policy built if missing, then authz, the
- * rating API and both dev edges (and a local redis-server when asked) as child processes on
- * loopback, each waited on through its /readyz, with the certificate rotation on a timer. Any child
- * that dies takes the stack down; `stop()` stops every child, edges first.
+ * rating API and both edges (dev edges, or real Envoys running a local copy of envoy/envoy.yaml)
+ * and a local redis-server when asked, as child processes on loopback, each waited on through its
+ * readiness endpoint, with the certificate rotation on a timer. Any child that dies takes the
+ * stack down; `stop()` stops every child, edges first.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initPki } from '../pki/authority.js';
-import { PkiLayout } from '../pki/layout.js';
+import { freePort } from '../shared/listen.js';
+import { PkiLayout } from '../shared/pki/pki-layout.js';
 import { withPkiLock } from '../pki/lock.js';
-import { loadPkiSpec } from '../pki/workloads.js';
+import { loadTopology, workloadNamed } from '../shared/topology.js';
 import { banner, type BannerInput } from './banner.js';
 import { StackChild, type ChildExit } from './child.js';
+import { findEnvoy, type EnvoyInstall } from './envoy-bin.js';
+import { prepareEnvoyEdge } from './envoy-edge.js';
 import { chooseRuntime, REPO_ROOT, serviceLaunch, watchdogLaunch, type Runtime, type Service } from './launcher.js';
 import { ORPHAN_GUARD_ENV } from './parent-watch.js';
-import { freePort } from './ports.js';
 import { httpReady, redisReady, waitUntilReady } from './ready.js';
+import { policyStaleness } from './policy-build.js';
 import { startRotation } from './rotation.js';
-import { DEFAULT_PORTS, type StackPorts } from './stack-ports.js';
+import { resolvePorts, type PortChoice, type StackPorts } from './stack-ports.js';
 
 export type { StackPorts } from './stack-ports.js';
 
@@ -29,13 +32,15 @@ export interface StackOptions {
   /** The PKI declaration. Default `pki/workloads.yaml` of the repo. */
   readonly pkiConfig?: string;
   readonly trustDomain?: string;
-  /** Ports to listen on; 0 picks a free port. Unset ports take the defaults (8443, 9443...). */
-  readonly ports?: Partial<StackPorts>;
+  /** Which ports: the topology's (pki/workloads.yaml) by default, or free ones; see {@link PortChoice}. */
+  readonly ports?: PortChoice;
   /** `{ url }` uses that Redis; `'local'` starts a redis-server on a free port; unset: memory stores. */
   readonly redis?: { readonly url: string } | 'local';
   /** How often the rotation runs; 0 turns it off. Default 60 s. */
   readonly rotateIntervalMs?: number;
   readonly logLevel?: string;
+  /** ENVOY_BIN, for `edges: 'envoy'`. Default `.venv/bin/envoy`. */
+  readonly envoyBin?: string;
   /** `auto` (default) runs dist/ when it is fresh, else tsx. */
   readonly runtime?: Runtime | 'auto';
   /** Receives every line: children's output prefixed with their name, and the runner's own. */
@@ -46,7 +51,20 @@ export interface StackOptions {
   readonly stopGraceMs?: number;
   /** Extra environment for every child (e.g. RATE_LIMIT_FAILURE_MODE). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Where authz and the rating API listen. Default 127.0.0.1. */
+  readonly serviceHost?: string;
+  /** Which edges front the services; see {@link EdgeKind}. Default `dev`. */
+  readonly edges?: EdgeKind;
 }
+
+/**
+ * `dev`: both dev edges (src/edge/, the Node stand-in). `envoy`: both as real Envoys (ENVOY_BIN),
+ * each running a copy of envoy/envoy.yaml and envoy/sds/ in which only addresses, ports and paths
+ * differ (envoy-local-config.ts); the stack fails before starting anything when Envoy is missing.
+ * `none`: only the services behind them, for a caller that runs its own edges (the tests run the
+ * shipped Envoy config in namespaces).
+ */
+export type EdgeKind = 'dev' | 'envoy' | 'none';
 
 /** Why the stack came down. */
 export type StackExit = { readonly reason: 'stopped' } | { readonly reason: 'child_exited'; readonly child: ChildExit };
@@ -58,7 +76,10 @@ export interface RunningStack {
   readonly pkiDir: string;
   readonly redisUrl: string | undefined;
   readonly runtime: Runtime;
-  /** The pid of every child by name. */
+  readonly edges: EdgeKind;
+  /** The Envoy the edges run, when `edges` is `envoy`. */
+  readonly envoy: EnvoyInstall | undefined;
+  /** The pid of every child by name (an Envoy edge's is that of the watchdog it runs under). */
   readonly pids: Readonly<Record<string, number>>;
   /** Resolves once every child has exited, saying why. */
   readonly exited: Promise<StackExit>;
@@ -83,17 +104,24 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   const grace = options.stopGraceMs ?? 5000;
   const pkiDir = resolve(options.pkiDir ?? join(REPO_ROOT, 'pki', 'out'));
   const pkiConfig = resolve(options.pkiConfig ?? join(REPO_ROOT, 'pki', 'workloads.yaml'));
+  const edges = options.edges ?? 'dev';
+  // Children inherit the runner's environment (PATH, JWT_*, RATE_LIMIT_*...), minus what is per child.
+  const inherited: NodeJS.ProcessEnv = { ...process.env, ...options.env };
+  // Before anything is written or started: a missing Envoy is one line saying how to install it.
+  const envoy = edges === 'envoy' ? await findEnvoy(options.envoyBin ?? '.venv/bin/envoy', inherited.PATH) : undefined;
 
   const layout = new PkiLayout(pkiDir);
-  const spec = loadPkiSpec(pkiConfig, options.trustDomain);
+  const spec = loadTopology(pkiConfig, options.trustDomain);
   const init = await withPkiLock(layout, () => initPki(layout, spec), { wait: true });
   note(init.changed ? `PKI: created ${init.created.join(', ')} in ${pkiDir}` : `PKI: using ${pkiDir}`);
   const { runtime, why } = await chooseRuntime(options.runtime ?? 'auto');
   note(`running ${runtime === 'dist' ? 'node dist/<svc>/main.js' : 'node --import tsx src/<svc>/main.ts'}: ${why}`);
-  const ports = await resolvePorts(options.ports ?? {});
+  const ports = await resolvePorts(spec, options.ports ?? {}, HOST);
+  const serviceHost = options.serviceHost ?? HOST;
 
   const children: StackChild[] = [];
   let redisDir: string | undefined;
+  let envoyDir: string | undefined;
   let stopRotation: (() => Promise<void>) | undefined;
   let stopping: Promise<void> | undefined;
   let settle: (exit: StackExit) => void = () => undefined;
@@ -107,15 +135,14 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
       // Edges first, so nothing new comes in while the services behind them go; Redis last.
       const stage = (c: StackChild): number => (c.name.startsWith('edge-') ? 0 : c.name === 'redis' ? 2 : 1);
       for (const n of [0, 1, 2]) await Promise.all(children.filter((c) => stage(c) === n).map((c) => c.stop(grace)));
-      if (redisDir !== undefined) await rm(redisDir, { recursive: true, force: true });
+      for (const dir of [redisDir, envoyDir]) if (dir !== undefined) await rm(dir, { recursive: true, force: true });
       settle(why);
     })();
     return stopping;
   };
 
-  // Children inherit the runner's environment (PATH, JWT_*, RATE_LIMIT_*...), minus what is per child.
-  const inherited: NodeJS.ProcessEnv = { ...process.env, ...options.env };
-  const baseEnv: NodeJS.ProcessEnv = { ...inherited, ZT_PKI_DIR: pkiDir, [ORPHAN_GUARD_ENV]: String(process.pid) };
+  // Every child reads the same PKI and the same topology (identities, default ports) as the runner.
+  const baseEnv: NodeJS.ProcessEnv = { ...inherited, ZT_PKI_DIR: pkiDir, ZT_PKI_CONFIG: pkiConfig, [ORPHAN_GUARD_ENV]: String(process.pid) };
   for (const name of PER_CHILD) delete baseEnv[name];
   if (options.trustDomain !== undefined) baseEnv.ZT_TRUST_DOMAIN = options.trustDomain;
   if (options.logLevel !== undefined) baseEnv.LOG_LEVEL = options.logLevel;
@@ -149,34 +176,48 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
     const svc = (service: Service, name: string, env: NodeJS.ProcessEnv, adminPort: number): Promise<void> =>
       spawnChild(name, serviceLaunch(service, runtime), env).then((c) => waitUntilReady(c, `http://${HOST}:${adminPort}/readyz`, httpReady(`http://${HOST}:${adminPort}/readyz`), deadline));
     await Promise.all([
-      svc('authz', 'authz', { ...withRedis, AUTHZ_LISTEN: `${HOST}:${ports.authz}`, AUTHZ_ADMIN_LISTEN: `${HOST}:${ports.authzAdmin}`, POLICY_WASM: inherited.POLICY_WASM ?? POLICY_WASM, POLICY_DATA: inherited.POLICY_DATA ?? POLICY_DATA }, ports.authzAdmin),
-      svc('rating', 'rating', { ...withRedis, RATING_LISTEN: `${HOST}:${ports.rating}`, RATING_ADMIN_LISTEN: `${HOST}:${ports.ratingAdmin}` }, ports.ratingAdmin),
+      svc('authz', 'authz', { ...withRedis, AUTHZ_LISTEN: `${serviceHost}:${ports.authz.listen}`, AUTHZ_ADMIN_LISTEN: `${HOST}:${ports.authz.admin}`, POLICY_WASM: inherited.POLICY_WASM ?? POLICY_WASM, POLICY_DATA: inherited.POLICY_DATA ?? POLICY_DATA }, ports.authz.admin),
+      svc('rating', 'rating', { ...withRedis, RATING_LISTEN: `${serviceHost}:${ports.rating.listen}`, RATING_ADMIN_LISTEN: `${HOST}:${ports.rating.admin}` }, ports.rating.admin),
     ]);
     const edgeEnv = (region: string, port: number, admin: number): NodeJS.ProcessEnv => ({
       ...baseEnv,
       EDGE_REGION: region,
       EDGE_LISTEN: `${HOST}:${port}`,
       EDGE_ADMIN_LISTEN: `${HOST}:${admin}`,
-      AUTHZ_URL: `https://${HOST}:${ports.authz}`,
-      RATING_URL: `https://${HOST}:${ports.rating}`,
+      AUTHZ_URL: `https://${serviceHost}:${ports.authz.listen}`,
+      RATING_URL: `https://${serviceHost}:${ports.rating.listen}`,
       ENVOY_CONFIG: inherited.ENVOY_CONFIG ?? ENVOY_YAML,
     });
-    await Promise.all([
-      svc('edge', 'edge-us-east', edgeEnv('us-east', ports.edgeUsEast, ports.edgeUsEastAdmin), ports.edgeUsEastAdmin),
-      svc('edge', 'edge-eu-central', edgeEnv('eu-central', ports.edgeEuCentral, ports.edgeEuCentralAdmin), ports.edgeEuCentralAdmin),
-    ]);
+    if (edges === 'dev') {
+      await Promise.all([
+        ...Object.entries(ports.edges).map(([region, p]) => svc('edge', `edge-${region}`, edgeEnv(region, p.listen, p.admin), p.admin)),
+      ]);
+    } else if (envoy !== undefined) {
+      const dir = await mkdtemp(join(tmpdir(), 'zt-stack-envoy-'));
+      envoyDir = dir;
+      const upstream = connectHost(serviceHost);
+      const envoyEdge = async (region: string, port: number, admin: number): Promise<void> => {
+        const plan = await prepareEnvoyEdge({ region, listen: { host: HOST, port }, adminPort: admin, authz: { host: upstream, port: ports.authz.listen }, rating: { host: upstream, port: ports.rating.listen }, pkiDir, dir, envoy, runtime, logLevel: baseEnv.LOG_LEVEL });
+        const child = await spawnChild(`edge-${region}`, plan.launch, baseEnv);
+        await waitUntilReady(child, `${plan.readyUrl} LIVE`, plan.ready, deadline);
+      };
+      await Promise.all(Object.entries(ports.edges).map(([region, p]) => envoyEdge(region, p.listen, p.admin)));
+      note(`Envoy ${envoy.version} (${envoy.bin}) runs the generated copies of envoy/envoy.yaml in ${dir}`);
+    }
 
     const intervalMs = options.rotateIntervalMs ?? 60_000;
     if (intervalMs > 0) stopRotation = startRotation(layout, spec, intervalMs, (line) => say(`${'rotate'.padEnd(15)} | ${line}`));
 
     const bannerInput: BannerInput = {
       ports,
+      homeRegion: workloadNamed(spec, 'client-alice').region,
       host: HOST,
       pkiDir,
       pkiConfig,
       repoRoot: REPO_ROOT,
       redis: redisUrl === undefined ? 'in-memory stores (no Redis)' : redisUrl,
       runtime: runtime === 'dist' ? 'compiled, from dist/' : 'from src/ through tsx',
+      edge: edgeDescription(edges, envoy, envoyDir),
       pids: Object.fromEntries(children.map((c) => [c.name, c.pid])),
     };
     return {
@@ -185,6 +226,8 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
       pkiDir,
       redisUrl,
       runtime,
+      edges,
+      envoy,
       pids: Object.freeze(Object.fromEntries(children.map((c) => [c.name, c.pid]))),
       exited,
       banner: () => banner(bannerInput),
@@ -196,34 +239,27 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   }
 }
 
-/** Every port that is 0 or unset-with-a-0 default becomes a free one. */
-async function resolvePorts(requested: Partial<StackPorts>): Promise<StackPorts> {
-  const entries = await Promise.all(
-    (Object.keys(DEFAULT_PORTS) as (keyof StackPorts)[]).map(async (k) => {
-      const p = requested[k] ?? DEFAULT_PORTS[k];
-      return [k, p === 0 ? await freePort(HOST) : p] as const;
-    }),
-  );
-  const port = new Map<keyof StackPorts, number>(entries);
-  const get = (k: keyof StackPorts): number => port.get(k) ?? DEFAULT_PORTS[k];
-  return Object.freeze({
-    edgeUsEast: get('edgeUsEast'),
-    edgeUsEastAdmin: get('edgeUsEastAdmin'),
-    edgeEuCentral: get('edgeEuCentral'),
-    edgeEuCentralAdmin: get('edgeEuCentralAdmin'),
-    authz: get('authz'),
-    authzAdmin: get('authzAdmin'),
-    rating: get('rating'),
-    ratingAdmin: get('ratingAdmin'),
-  });
+/** Where an edge connects to a service that listens on `listen`: a wildcard is reached on loopback. */
+function connectHost(listen: string): string {
+  return listen === '0.0.0.0' || listen === '::' || listen === '' ? HOST : listen;
 }
 
-/** Builds the policy wasm when it is missing (it is a build output, never committed). */
+/** The banner's line saying which edges run. */
+function edgeDescription(edges: EdgeKind, envoy: EnvoyInstall | undefined, dir: string | undefined): string {
+  if (edges === 'none') return 'none started (the caller runs its own)';
+  if (envoy === undefined) return 'dev edges (node src/edge/, the stand-in for Envoy); --edge envoy runs the real one';
+  return `Envoy ${envoy.version} from ENVOY_BIN (${envoy.bin}), running envoy/envoy.yaml with local addresses, ports and paths (copies in ${dir ?? '?'})`;
+}
+
+/** Builds the policy wasm when it is missing or older than a policy source (it is never committed). */
 async function ensurePolicy(env: NodeJS.ProcessEnv, say: (line: string) => void): Promise<void> {
-  if (env.POLICY_WASM !== undefined || existsSync(POLICY_WASM)) return;
+  if (env.POLICY_WASM !== undefined) return;
+  const stale = await policyStaleness(join(REPO_ROOT, 'policies'), POLICY_WASM);
+  if (stale === undefined) return;
+  say(`${'stack'.padEnd(15)} | building the policy: ${stale}`);
   // The build script lives in scripts/, so it runs through tsx whichever runtime the services use.
   const launch = { command: process.execPath, args: ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'build-policy.ts')] };
   const child = await StackChild.start({ name: 'build-policy', ...launch, env, cwd: REPO_ROOT }, say);
   const exit = await child.exited;
-  if (exit.code !== 0) throw new Error(`building the policy failed (npm run build:policy needs the OPA CLI); its output:\n${child.tail()}`);
+  if (exit.code !== 0) throw new Error(`building the policy failed (npm run build:policy runs the pinned OPA CLI, or Go to fetch it); its output:\n${child.tail()}`);
 }

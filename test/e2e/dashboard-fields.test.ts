@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { dashboardQueries, jsonFields } from '../helpers/logql-fields.js';
 import { REPO_ROOT, runScript } from '../helpers/run-script.js';
-import { givenStack, ratingsPath, type TestStack } from './given-stack.js';
+import { givenStack, ratingsPath, type TestStack } from '../helpers/given-stack.js';
 
 const DASHBOARD = resolve(REPO_ROOT, 'compose/grafana/dashboards/zero-trust.json');
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { kill } from 'node:process';
 import tls from 'node:tls';
 import { givenPki, type TestPki } from '../helpers/given-pki.js';
-import { BOB, givenStack, ratingsPath, type TestStack } from './given-stack.js';
+import { BOB, EDGE_KINDS, givenStack, ratingsPath, type TestStack } from '../helpers/given-stack.js';
 
 interface Aggregate {
   item: string;
@@ -12,18 +12,21 @@ interface Aggregate {
 }
 
 /**
- * The whole zero-trust path end to end: client cert + token -> dev edge -> authz -> rating API, all
- * real processes started as `npm start` starts them, over real mTLS. Run once with the in-memory
- * stores and once with Redis.
+ * The whole zero-trust path end to end: client cert + token -> edge -> authz -> rating API, all
+ * real processes started as `npm start` starts them, over real mTLS. Run through the dev edge and
+ * through the real Envoy on the shipped config, each with the in-memory stores and with Redis: the
+ * same assertions hold for every combination.
  */
-for (const store of ['memory', 'redis'] as const) {
-  describe(`the embedded stack end to end (${store} stores)`, function () {
+const RUNS = EDGE_KINDS.flatMap((edgeKind) => (['memory', 'redis'] as const).map((store) => ({ edgeKind, store })));
+
+for (const { edgeKind, store } of RUNS) {
+  describe(`the stack end to end through the ${edgeKind === 'envoy' ? 'real Envoy' : 'dev edge'} (${store} stores)`, function () {
     this.timeout(180_000);
     let s: TestStack;
     let foreign: TestPki;
 
     before(async function () {
-      [s, foreign] = await Promise.all([givenStack(store === 'redis' ? { redis: 'local' } : {}), givenPki({ trustDomain: 'evil.local' })]);
+      [s, foreign] = await Promise.all([givenStack({ edge: edgeKind, ...(store === 'redis' ? { redis: 'local' as const } : {}) }), givenPki({ trustDomain: 'evil.local' })]);
     });
     after(async function () {
       await s?.stop();
@@ -92,10 +95,10 @@ for (const store of ['memory', 'redis'] as const) {
 
     it('fails the handshake without a client certificate and with a foreign-CA one, and answers 401 with www-authenticate without a token', async function () {
       const { ca } = await s.pki.tls('client-alice');
-      const port = s.edgePort('us-east');
+      const edgeAt = s.edgeAddress('us-east');
       const handshake = (opts: tls.ConnectionOptions): Promise<string> =>
         new Promise((resolve) => {
-          const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, ...opts }, () => {
+          const socket = tls.connect({ ...edgeAt, ca, ...opts }, () => {
             // TLS 1.3: the server's verdict on the client certificate arrives after the client's handshake.
             socket.write('GET /v1/tenants/acme/items/x/ratings HTTP/1.1\r\nhost: x\r\n\r\n');
           });
@@ -192,30 +195,52 @@ for (const store of ['memory', 'redis'] as const) {
       assert.deepEqual(agg.histogram, { '1': 10, '2': 10, '3': 10, '4': 10, '5': 10 });
     });
 
-    it('fails closed within 300 ms when authz is stopped, never 200', async function () {
+    it('fails closed with 503 unavailable while authz is stopped, forwards nothing, and answers again once it resumes', async function () {
       const edge = await s.edge('us-east');
       const token = await s.token({ roles: ['viewer'] });
       const authzPid = s.stack.pids.authz;
       assert.ok(authzPid);
       kill(authzPid, 'SIGSTOP');
       const timings: number[] = [];
+      const ids: string[] = [];
       try {
         for (let i = 0; i < 5; i++) {
           const t = performance.now();
           const r = await edge.get(ratingsPath('happy')).set('authorization', `Bearer ${token}`);
           timings.push(performance.now() - t);
-          assert.ok(r.status === 403 || r.status === 503, `status ${r.status}`);
-          assert.equal((r.body as { error: string }).error, 'unavailable');
+          assert.equal(r.status, 503, JSON.stringify(r.body));
+          const body = r.body as { error: string; request_id: string };
+          assert.equal(body.error, 'unavailable');
+          ids.push(body.request_id);
         }
       } finally {
         kill(authzPid, 'SIGCONT');
       }
-      timings.sort((a, b) => a - b);
-      // The edge's authz timeout is 250 ms (envoy.yaml); the median of five answers is the figure.
-      assert.ok((timings[2] ?? Infinity) < 300, `median ${timings[2]} ms; all ${timings.map(Math.round).join(', ')}`);
+      for (const id of ids) {
+        // The edge's own account: authz failed (UAEX) and no upstream was ever picked.
+        const line = await s.accessLine('us-east', id);
+        assert.equal(line.status, 503, JSON.stringify(line));
+        assert.match(String(line.response_flags), /UAEX/, JSON.stringify(line));
+        assert.equal(line.upstream_host, null, `request ${id} must not reach the rating API: ${JSON.stringify(line)}`);
+      }
+      // The 250 ms timeout's effect is measured by `npm run bench:stack` (fail-closed median); a
+      // test holds no timing threshold. The answers are reported in the title.
       if (this.test) this.test.title += ` (answers in ${timings.map(Math.round).join(', ')} ms)`;
       const back = await edge.get(ratingsPath('happy')).set('authorization', `Bearer ${token}`);
       assert.equal(back.status, 200, 'answers again once authz resumes');
     });
+
+    if (edgeKind === 'envoy') {
+      it('verified every upstream peer: Envoy counted no certificate verify failure on the authz and rating_api clusters', async function () {
+        for (const region of ['us-east', 'eu-central'] as const) {
+          const stats = await s.envoy(region)!.stats();
+          for (const cluster of ['authz', 'rating_api']) {
+            assert.equal(stats.get(`cluster.${cluster}.ssl.fail_verify_error`), 0, `${region} ${cluster}`);
+            assert.equal(stats.get(`cluster.${cluster}.ssl.fail_verify_san`), 0, `${region} ${cluster}`);
+            assert.ok((stats.get(`cluster.${cluster}.ssl.handshake`) ?? 0) > 0, `${region} ${cluster}: some handshake happened`);
+          }
+        }
+      });
+    }
   });
 }

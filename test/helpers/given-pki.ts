@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { initPki } from '../../src/pki/authority.js';
-import { PkiLayout } from '../../src/pki/layout.js';
-import { loadPkiSpec, type PkiSpec } from '../../src/pki/workloads.js';
+import { PkiLayout } from '../../src/shared/pki/pki-layout.js';
+import { readWorkloadMaterial } from '../../src/shared/pki/workload-material.js';
+import { loadTopology, type Topology } from '../../src/shared/topology.js';
 
 /** The committed declaration every test PKI starts from. */
 export const WORKLOADS_YAML = resolve(import.meta.dirname, '../../pki/workloads.yaml');
@@ -14,11 +15,17 @@ export const WORKLOADS_YAML = resolve(import.meta.dirname, '../../pki/workloads.
 export interface TestPki {
   readonly dir: string;
   readonly layout: PkiLayout;
-  readonly spec: PkiSpec;
+  readonly spec: Topology;
   /** The workloads.yaml this PKI was issued from (a copy inside the temp dir). */
   readonly configFile: string;
-  /** PEM material for a Node TLS context, read through `current` at call time. */
+  /** PEM material for a Node TLS context: the workload's current version, read as services read it. */
   tls(workload: string): Promise<{ cert: string; key: string; ca: string }>;
+  /**
+   * The path of one file of a workload's current version, for tools that take a path (openssl,
+   * Envoy). Only for tests that do not rotate at the same time: services read through
+   * readWorkloadMaterial, which resolves `current` once for all three files.
+   */
+  file(workload: string, name: 'cert.pem' | 'key.pem' | 'ca.pem'): string;
   spiffeId(workload: string): string;
   cleanup(): Promise<void>;
 }
@@ -46,26 +53,23 @@ export async function givenPki(opts: GivenPkiOptions = {}): Promise<TestPki> {
   const pkiDir = join(dir, 'out');
   const fresh = opts.patch !== undefined || opts.trustDomain !== undefined || opts.now !== undefined;
   if (fresh) {
-    await initPki(new PkiLayout(pkiDir), loadPkiSpec(configFile, opts.trustDomain), opts.now ? { now: opts.now } : {});
+    await initPki(new PkiLayout(pkiDir), loadTopology(configFile, opts.trustDomain), opts.now ? { now: opts.now } : {});
   } else {
     template ??= makeTemplate();
     await cp(await template, pkiDir, { recursive: true, verbatimSymlinks: true });
   }
   const layout = new PkiLayout(pkiDir);
-  const spec = loadPkiSpec(configFile, opts.trustDomain);
+  const spec = loadTopology(configFile, opts.trustDomain);
   return {
     dir: pkiDir,
     layout,
     spec,
     configFile,
     async tls(workload) {
-      const [cert, key, ca] = await Promise.all([
-        readFile(layout.certFile(workload), 'utf8'),
-        readFile(layout.keyFile(workload), 'utf8'),
-        readFile(layout.bundle, 'utf8'),
-      ]);
-      return { cert, key, ca };
+      const m = await readWorkloadMaterial(layout, workload);
+      return { cert: m.certPem, key: m.keyPem, ca: m.caPem };
     },
+    file: (workload, name) => join(layout.current(workload), name),
     spiffeId(workload) {
       const w = spec.workloads.get(workload);
       if (!w) throw new Error(`no workload ${workload}`);
@@ -77,7 +81,7 @@ export async function givenPki(opts: GivenPkiOptions = {}): Promise<TestPki> {
 
 async function makeTemplate(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'zt-pki-template-'));
-  await initPki(new PkiLayout(dir), loadPkiSpec(WORKLOADS_YAML));
+  await initPki(new PkiLayout(dir), loadTopology(WORKLOADS_YAML));
   // The template lives for the whole test run; exit handlers must be synchronous.
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return dir;

@@ -5,8 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../../src/shared/errors.js';
-import { readWorkloadMaterial } from '../../src/pki/cert-files.js';
-import { PkiLayout } from '../../src/pki/layout.js';
+import { readWorkloadMaterial } from '../../src/shared/pki/workload-material.js';
+import { PkiLayout } from '../../src/shared/pki/pki-layout.js';
 
 const [, , dir = '', workload = '', stopFile = ''] = process.argv;
 const layout = new PkiLayout(dir);

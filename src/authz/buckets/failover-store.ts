@@ -35,13 +35,6 @@ export interface FailoverStoreOptions {
   readonly hooks?: FailoverHooks;
 }
 
-/** Counters for gauges and tests. */
-export interface FailoverStats {
-  readonly degraded: boolean;
-  readonly primaryErrors: number;
-  readonly failureModeDecisions: number;
-}
-
 /**
  * Puts the failure mode in front of a shared store (Redis). While the primary works it decides;
  * while it is down, disconnected or failing, `local` charges the in-process buckets (source
@@ -60,8 +53,6 @@ export class FailoverBucketStore implements BucketStore {
   private sawNotReady = false;
   private primaryReached = false;
   private probeAt = 0;
-  private primaryErrors = 0;
-  private failureModeDecisions = 0;
 
   constructor(
     private readonly primary: BucketStore,
@@ -88,7 +79,6 @@ export class FailoverBucketStore implements BucketStore {
     } catch (err) {
       if (err instanceof BucketSpecError) throw err;
       const failure = err instanceof BucketStoreUnavailableError ? err : new BucketStoreUnavailableError(this.primary.name, { cause: err });
-      this.primaryErrors++;
       this.hooks.onPrimaryError?.(failure);
       this.probeAt = this.now() + this.probeIntervalMs;
       if (!this.degraded) this.setDegraded(true, failure);
@@ -106,10 +96,6 @@ export class FailoverBucketStore implements BucketStore {
     if (!this.primaryReached) this.primaryReached = this.primary.isReady();
     if (this.mode !== 'closed') return this.primaryReached;
     return this.primary.isReady() && !(this.degraded && this.now() < this.probeAt);
-  }
-
-  stats(): FailoverStats {
-    return { degraded: this.degraded, primaryErrors: this.primaryErrors, failureModeDecisions: this.failureModeDecisions };
   }
 
   async close(): Promise<void> {
@@ -141,7 +127,6 @@ export class FailoverBucketStore implements BucketStore {
   }
 
   private async decideWithout(specs: readonly BucketSpec[], cause: BucketStoreUnavailableError | undefined): Promise<ChargeResult> {
-    this.failureModeDecisions++;
     this.hooks.onFailureMode?.(this.mode);
     switch (this.mode) {
       case 'local': {

@@ -58,11 +58,6 @@ export class MemoryBucketStore implements BucketStore {
   // async so that a BucketSpecError becomes a rejection, as the seam promises, never a throw.
   // eslint-disable-next-line @typescript-eslint/require-await
   async charge(specs: readonly BucketSpec[]): Promise<ChargeResult> {
-    return this.chargeSync(specs);
-  }
-
-  /** The synchronous body of `charge`, for callers (and benchmarks) that want no promise. */
-  chargeSync(specs: readonly BucketSpec[]): ChargeResult {
     checkSpecs(specs);
     const n = specs.length;
     if (n === 0) return { allowed: true, buckets: [], source: 'memory' };

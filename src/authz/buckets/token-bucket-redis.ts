@@ -1,4 +1,5 @@
-import { Redis, type Result } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
+import { closeRedisClient } from '../../shared/redis-client.js';
 import { BucketStoreUnavailableError } from './bucket-errors.js';
 import { bucketId, ceilSeconds, checkSpecs } from './bucket-spec.js';
 import type { BucketSpec, BucketState, BucketStore, ChargeResult } from './bucket-store.js';
@@ -11,24 +12,8 @@ declare module 'ioredis' {
   }
 }
 
-/** Options of the Redis store. The defaults favour failing fast over waiting: see each field. */
-export interface RedisBucketStoreOptions {
-  /** `redis://host:port/db`, as REDIS_URL gives it. */
-  readonly url: string;
-  /**
-   * How long one charge may wait for Redis before it counts as a failure (then the failure mode
-   * decides). Default 50 ms: the whole authz check has a 2 ms p99 budget and the edge a 250 ms timeout.
-   */
-  readonly commandTimeoutMs?: number;
-  /** How long a (re)connect may take before it is abandoned and retried. Default 1,000 ms. */
-  readonly connectTimeoutMs?: number;
-  /** Ceiling of the reconnect backoff, so that a restarted Redis is used again promptly. Default 500 ms. */
-  readonly reconnectMaxDelayMs?: number;
-  /** Prefix of every bucket key. Default `zt:bucket:`. */
-  readonly keyPrefix?: string;
-  /** Connection-level errors (refused, reset, ...), which ioredis reports as `error` events. */
-  readonly onError?: (err: Error) => void;
-}
+/** Prefix of every bucket key: `zt:bucket:<name>:<key>`. */
+const KEY_PREFIX = 'zt:bucket:';
 
 /**
  * The charge script's reply is an array of integers. A hand check rather than a zod schema: it runs
@@ -43,32 +28,17 @@ function isIntegerReply(reply: unknown): reply is number[] {
  * request's buckets are charged by one Lua script (see CHARGE_SCRIPT), all or nothing, on Redis
  * server time. `charge` rejects only with BucketSpecError or BucketStoreUnavailableError.
  *
- * The client is set up to fail instead of wait: no offline queue (a charge while disconnected fails
- * at once), a small command timeout, and no retry or resend of a charge, because a charge that may
- * have run once must not run twice.
+ * The client comes from the one Redis client factory (src/shared/redis-client.ts), which fails
+ * instead of waiting: no offline queue (a charge while disconnected fails at once), a small command
+ * timeout (RATE_LIMIT_REDIS_TIMEOUT_MS), and no retry or resend of a charge, because a charge that
+ * may have run once must not run twice. The store owns the client and closes it.
  */
 export class RedisBucketStore implements BucketStore {
   readonly name = 'redis';
-  private readonly client: Redis;
-  private readonly keyPrefix: string;
   private closed = false;
 
-  constructor(options: RedisBucketStoreOptions) {
-    this.keyPrefix = options.keyPrefix ?? 'zt:bucket:';
-    const maxDelay = options.reconnectMaxDelayMs ?? 500;
-    this.client = new Redis(options.url, {
-      commandTimeout: options.commandTimeoutMs ?? 50,
-      connectTimeout: options.connectTimeoutMs ?? 1000,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (times) => Math.min(times * 50, maxDelay),
-      connectionName: 'zt-authz-buckets',
-    });
+  constructor(private readonly client: Redis) {
     this.client.defineCommand('ztBucketCharge', { lua: CHARGE_SCRIPT });
-    // Without a listener ioredis prints every reconnect failure; with one, an outage is just a state.
-    const onError = options.onError;
-    this.client.on('error', (err: Error) => onError?.(err));
   }
 
   async charge(specs: readonly BucketSpec[]): Promise<ChargeResult> {
@@ -81,7 +51,7 @@ export class RedisBucketStore implements BucketStore {
     const args = new Array<string>(n * 4);
     for (let i = 0; i < n; i++) {
       const s = specs[i]!;
-      args[i] = this.keyPrefix + bucketId(s);
+      args[i] = KEY_PREFIX + bucketId(s);
       args[n + 3 * i] = String(s.capacity);
       args[n + 3 * i + 1] = String(s.refillPerS);
       args[n + 3 * i + 2] = String(s.cost);
@@ -103,15 +73,7 @@ export class RedisBucketStore implements BucketStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.client.status === 'ready') {
-      try {
-        await this.client.quit();
-        return;
-      } catch {
-        // A Redis that cannot take QUIT is dropped below like one that is down.
-      }
-    }
-    this.client.disconnect();
+    await closeRedisClient(this.client);
   }
 
   private toResult(specs: readonly BucketSpec[], reply: unknown): ChargeResult {

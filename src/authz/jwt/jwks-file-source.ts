@@ -1,22 +1,23 @@
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
 import { ConfigError, errorMessage } from '../../shared/errors.js';
+import { watchDirectory, type DirectoryWatch } from '../../shared/file-watch.js';
 import { parseJwks } from './jwks-schema.js';
 import type { KeySource } from './key-source.js';
 
 /** Options of {@link JwksFileSource}. */
 export interface JwksFileSourceOptions {
-  /** Fallback poll interval for filesystems whose watch events are unreliable. Default 10 s. */
-  readonly pollMs?: number;
-  /** The shortest gap between two refreshes asked for by unknown key ids. Default 1 s. */
-  readonly refreshGapMs?: number;
   /** Told when a changed file could not be used (the previous keys stay in use). */
   readonly onError?: (err: Error) => void;
   /** Told when new keys are in use. */
   readonly onReload?: (kids: readonly string[]) => void;
 }
+
+/** Fallback poll interval, for filesystems whose watch events are unreliable. */
+const POLL_MS = 10_000;
+/** The shortest gap between two refreshes asked for by unknown key ids. */
+const REFRESH_GAP_MS = 1000;
 
 interface FileStamp {
   readonly mtimeMs: number;
@@ -26,9 +27,9 @@ interface FileStamp {
 
 /**
  * The keys in a JWKS file (setting JWKS_FILE, `$ZT_PKI_DIR/jwt/jwks.json`), kept current without a
- * restart. The rotator replaces the file by rename, so the directory is watched (a watch on the file
- * would follow the old inode); the file is re-read when its inode, size or mtime moved, and only a
- * changed, valid key set replaces the old one. A bad file is reported and the old keys stay.
+ * restart. The rotator replaces the file by rename, so its directory is watched (watchDirectory,
+ * with a slow poll as a fallback); the file is re-read when its inode, size or mtime moved, and
+ * only a changed, valid key set replaces the old one. A bad file is reported and the old keys stay.
  */
 export class JwksFileSource implements KeySource {
   readonly kind = 'file';
@@ -36,9 +37,7 @@ export class JwksFileSource implements KeySource {
   #set: JWTVerifyGetKey;
   #text: string;
   #stamp: FileStamp;
-  #watcher: FSWatcher | undefined;
-  #poll: NodeJS.Timeout | undefined;
-  #debounce: NodeJS.Timeout | undefined;
+  #watch: DirectoryWatch | undefined;
   #checking: Promise<boolean> | undefined;
   #lastRefresh = 0;
   #closed = false;
@@ -73,20 +72,16 @@ export class JwksFileSource implements KeySource {
     }
   }
 
-  /** Starts watching the file's directory, with a slow poll as a fallback. */
+  /** Starts watching the file's directory, with a slow poll as a fallback. Idempotent. */
   watch(): this {
-    if (this.#watcher || this.#closed) return this;
+    if (this.#closed) return this;
     const name = basename(this.path);
-    try {
-      this.#watcher = watch(dirname(this.path), (_event, file) => {
-        if (file === null || file === name || file.startsWith(`${name}.`)) this.#schedule();
-      });
-      this.#watcher.on('error', (err) => this.options.onError?.(err));
-    } catch (err) {
-      this.options.onError?.(err instanceof Error ? err : new Error(String(err)));
-    }
-    this.#poll = setInterval(() => this.#schedule(), this.options.pollMs ?? 10_000);
-    this.#poll.unref();
+    this.#watch ??= watchDirectory(dirname(this.path), () => void this.#recheck(), {
+      pollMs: POLL_MS,
+      // The file itself, and the temporary name the rotator writes before the rename.
+      filter: (file) => file === name || file.startsWith(`${name}.`),
+      onError: (err) => this.options.onError?.(err),
+    });
     return this;
   }
 
@@ -96,13 +91,13 @@ export class JwksFileSource implements KeySource {
 
   async refresh(): Promise<boolean> {
     const now = Date.now();
-    if (now - this.#lastRefresh < (this.options.refreshGapMs ?? 1000)) return this.#checking ?? false;
+    if (now - this.#lastRefresh < REFRESH_GAP_MS) return this.#checking ?? false;
     this.#lastRefresh = now;
-    return this.check();
+    return this.#recheck();
   }
 
   /** Re-reads the file if it moved; resolves true when a new key set is in use. */
-  check(): Promise<boolean> {
+  #recheck(): Promise<boolean> {
     this.#checking ??= this.#check().finally(() => {
       this.#checking = undefined;
     });
@@ -115,10 +110,8 @@ export class JwksFileSource implements KeySource {
 
   close(): void {
     this.#closed = true;
-    this.#watcher?.close();
-    this.#watcher = undefined;
-    if (this.#poll) clearInterval(this.#poll);
-    if (this.#debounce) clearTimeout(this.#debounce);
+    this.#watch?.close();
+    this.#watch = undefined;
   }
 
   async #check(): Promise<boolean> {
@@ -138,13 +131,5 @@ export class JwksFileSource implements KeySource {
       this.options.onError?.(new Error(`keeping the previous keys: ${this.path}: ${errorMessage(err)}`));
       return false;
     }
-  }
-
-  #schedule(): void {
-    // One rename is several directory events; read once after they settle.
-    if (this.#closed) return;
-    if (this.#debounce) clearTimeout(this.#debounce);
-    this.#debounce = setTimeout(() => void this.check(), 50);
-    this.#debounce.unref();
   }
 }

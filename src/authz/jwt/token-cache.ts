@@ -1,4 +1,4 @@
-import type { Claims } from '../policy/policy-engine.js';
+import type { Claims } from './claims.js';
 
 interface Entry {
   readonly claims: Claims;

@@ -1,10 +1,9 @@
 import { hash } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
-import type { AppError } from '../../shared/errors.js';
-import { bearerChallenge, deny } from '../deny.js';
 import type { Clock } from '../clock.js';
 import type { JwtConfig } from '../config.js';
-import { ClaimsSchema, type Claims } from '../policy/policy-engine.js';
+import { Denial } from '../reasons.js';
+import { ClaimsSchema, type Claims } from './claims.js';
 import type { KeySource } from './key-source.js';
 import { TokenCache } from './token-cache.js';
 
@@ -16,13 +15,12 @@ const REQUIRED_CLAIMS = ['exp', 'nbf', 'iss', 'aud'];
 /**
  * Verifies bearer tokens with jose: algorithms pinned, `iss` and `aud` checked, `exp`, `nbf`, `iss`
  * and `aud` required, a small clock tolerance, time from the injected clock. Repeat tokens come from
- * a {@link TokenCache} until their `exp`. Every failure is a 401 {@link AppError}: `token_expired`
- * for jose's JWTExpired, `invalid_token` for anything else; jose's text stays in `cause`.
+ * a {@link TokenCache} until their `exp`. Every failure is a {@link Denial}: `token_expired` for
+ * jose's JWTExpired, `invalid_token` for anything else; jose's text stays in `cause`.
  */
 export class TokenVerifier {
   readonly #cache: TokenCache;
   readonly #options: Parameters<typeof jwtVerify>[2] & object;
-  readonly #realm: string;
 
   constructor(
     config: JwtConfig,
@@ -37,17 +35,11 @@ export class TokenVerifier {
       requiredClaims: REQUIRED_CLAIMS,
       clockTolerance: config.clockToleranceS,
     };
-    this.#realm = config.audience;
     // A key that left the JWKS must stop vouching for the tokens it signed at once.
     keys.onChange(() => this.#cache.clear());
   }
 
-  /** Cached verified tokens, for tests and metrics. */
-  get cacheSize(): number {
-    return this.#cache.size;
-  }
-
-  /** The verified claims of `token`, or a thrown 401 AppError. */
+  /** The verified claims of `token`, or a thrown `invalid_token` or `token_expired` Denial. */
   async verify(token: string): Promise<Claims> {
     if (token.length > MAX_TOKEN_LENGTH) throw this.#invalid(new Error(`token longer than ${MAX_TOKEN_LENGTH} characters`));
     const key = hash('sha256', token, 'base64');
@@ -72,13 +64,13 @@ export class TokenVerifier {
         return this.#verifyOnce(token, false);
       }
       if (err instanceof errors.JWTExpired) {
-        throw deny('token_expired', 401, { headers: { 'www-authenticate': bearerChallenge('token_expired', this.#realm) }, cause: err });
+        throw new Denial('token_expired', { cause: err });
       }
       throw this.#invalid(err);
     }
   }
 
-  #invalid(cause: unknown): AppError {
-    return deny('invalid_token', 401, { headers: { 'www-authenticate': bearerChallenge('invalid_token', this.#realm) }, cause });
+  #invalid(cause: unknown): Denial {
+    return new Denial('invalid_token', { cause });
   }
 }

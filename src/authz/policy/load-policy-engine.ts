@@ -45,8 +45,8 @@ export async function loadPolicyEngine(files: PolicyEngineFiles): Promise<Policy
   return new WasmPolicyEngine(policy, files.onError);
 }
 
-/** Reads and checks the policy data file; exported for an offline data checker. */
-export async function loadPolicyData(path: string): Promise<PolicyData> {
+/** Reads and checks the policy data file. */
+async function loadPolicyData(path: string): Promise<PolicyData> {
   const text = (await readPolicyFile(path, 'data')).toString('utf8');
   let json: unknown;
   try {

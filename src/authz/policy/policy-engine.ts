@@ -4,56 +4,39 @@
  */
 import { z } from 'zod';
 import { REASONS } from '../../shared/errors.js';
+import type { Claims } from '../jwt/claims.js';
+import { statusOf } from '../reasons.js';
 
 /** The wasm entrypoint, `package zt.authz` rule `decision`. */
 export const POLICY_ENTRYPOINT = 'zt/authz/decision';
 
-/**
- * Verified JWT claims as the policy reads them. The service has already checked iss, aud, exp and
- * nbf; unknown claims pass through untouched.
- */
-export const ClaimsSchema = z.looseObject({
-  sub: z.string(),
-  tenant: z.string().optional(),
-  roles: z.array(z.string()).optional(),
-  region: z.string().optional(),
-  tier: z.string().optional(),
-  iss: z.string().optional(),
-  aud: z.union([z.string(), z.array(z.string())]).optional(),
-  exp: z.number().optional(),
-  nbf: z.number().optional(),
-  iat: z.number().optional(),
-});
-export type Claims = z.infer<typeof ClaimsSchema>;
-
 /** A workload identity, read from a certificate's SPIFFE ID and never from a client-set header. */
-const IdentitySchema = z.object({
-  spiffe_id: z.string(),
-  region: z.string(),
-  kind: z.string(),
-  name: z.string(),
-});
+interface Identity {
+  spiffe_id: string;
+  region: string;
+  kind: string;
+  name: string;
+}
 
 /**
- * Everything the policy decides on (DESIGN.md, "Policy"). `path` is the client's path without the
- * `/check` prefix and without the query; `segments` is that path split on `/` with empty parts
- * dropped. The policy refuses a request whose segments disagree with its path.
+ * Everything the policy decides on (DESIGN.md, "Policy"), built by policy-input.ts. `path` is the
+ * client's path without the `/check` prefix and without the query; `segments` is that path split
+ * on `/` with empty parts dropped. The policy refuses a request whose segments disagree with its path.
  */
-export const PolicyInputSchema = z.object({
-  request: z.object({
-    method: z.string(),
-    path: z.string(),
-    segments: z.array(z.string()),
-    query: z.record(z.string(), z.union([z.string(), z.array(z.string())])),
-    headers: z.record(z.string(), z.string()),
-    id: z.string(),
-  }),
-  edge: z.object({ spiffe_id: z.string(), region: z.string() }),
-  source: IdentitySchema.nullable(),
-  token: z.object({ claims: ClaimsSchema }).nullable(),
-  now_ms: z.number().int(),
-});
-export type PolicyInput = z.infer<typeof PolicyInputSchema>;
+export interface PolicyInput {
+  request: {
+    method: string;
+    path: string;
+    segments: string[];
+    query: Record<string, string | string[]>;
+    headers: Record<string, string>;
+    id: string;
+  };
+  edge: { spiffe_id: string; region: string };
+  source: Identity | null;
+  token: { claims: Claims } | null;
+  now_ms: number;
+}
 
 const positive = z.number().positive().finite();
 
@@ -77,7 +60,8 @@ const headerValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/);
 
 /**
  * The policy's answer. Beyond the field types it must be self-consistent: an allow is 200
- * `allowed` with every upstream header; a deny is 401 or 403 with a deny reason, no limits and no
+ * `allowed` with every upstream header; a deny is 401 or 403 with a deny reason (and the status
+ * reasons.ts gives that reason, so the service and the policy never disagree), no limits and no
  * upstream headers.
  */
 export const PolicyDecisionSchema = z
@@ -101,6 +85,8 @@ export const PolicyDecisionSchema = z
     }
     if (d.status !== 401 && d.status !== 403) {
       ctx.addIssue({ code: 'custom', path: ['status'], message: `a deny must be 401 or 403, not ${d.status}` });
+    } else if (d.reason !== 'allowed' && d.status !== statusOf(d.reason)) {
+      ctx.addIssue({ code: 'custom', path: ['status'], message: `${d.reason} is ${statusOf(d.reason)}, not ${d.status}` });
     }
     if (d.reason === 'allowed') ctx.addIssue({ code: 'custom', path: ['reason'], message: 'a deny cannot be allowed' });
     if (d.limits.length > 0) ctx.addIssue({ code: 'custom', path: ['limits'], message: 'a deny charges no buckets' });

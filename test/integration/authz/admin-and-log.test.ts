@@ -49,6 +49,47 @@ describe('authz: admin endpoints, metrics and the decision log', () => {
   it('does not serve health or metrics on the mTLS check listener', async () => {
     const res = await edge.check('GET', '/metrics');
     assert.equal(res.status, 404);
+    assert.equal(res.json().error, 'not_found');
+  });
+
+  it('logs and counts a 404 outside /check like any other deny', async () => {
+    const counted = async (): Promise<number> => {
+      const metrics = (await request(admin).get('/metrics')).text;
+      return Number(/^authz_decisions_total\{reason="not_found",decision="deny"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+    };
+    const before = await counted();
+    const res = await edge.check('GET', '/checkout/v1?token=abc', { 'x-forwarded-client-cert': xfccFor(svc.pki, 'client-alice'), 'x-request-id': 'log-404-1' });
+    assert.equal(res.status, 404);
+    assert.equal(res.headers['content-type'], 'application/json');
+    assert.equal(res.headers['x-request-id'], 'log-404-1');
+    assert.equal(res.body, '{"error":"not_found","request_id":"log-404-1"}');
+    const lines = svc.decisions().filter((d) => d.request_id === 'log-404-1');
+    assert.equal(lines.length, 1);
+    const line = lines[0]!;
+    assert.deepEqual(Object.keys(line).sort(), [...DECISION_FIELDS, ...PINO_FIELDS].sort());
+    assert.deepEqual(
+      { ...line, time: undefined, latency_us: undefined },
+      {
+        level: 'info',
+        time: undefined,
+        service: 'authz',
+        msg: 'decision',
+        request_id: 'log-404-1',
+        subject: null,
+        tenant: null,
+        tier: null,
+        client_spiffe_id: null,
+        edge_region: 'us-east',
+        method: 'GET',
+        path: '/checkout/v1',
+        decision: 'deny',
+        reason: 'not_found',
+        status: 404,
+        buckets: {},
+        latency_us: undefined,
+      },
+    );
+    assert.equal(await counted(), before + 1);
   });
 
   it('writes one decision line per check with exactly the dashboard fields and no token', async () => {
@@ -75,7 +116,7 @@ describe('authz: admin endpoints, metrics and the decision log', () => {
         subject: 'alice',
         tenant: 'acme',
         tier: 'free',
-        client_spiffe_id: 'spiffe://zt.local/us-east/client/alice',
+        client_spiffe_id: svc.pki.spiffeId('client-alice'),
         edge_region: 'us-east',
         method: 'POST',
         path: '/v1/tenants/acme/items/i9/ratings',

@@ -14,7 +14,7 @@ function normalSerial(hex: string): string {
 /** The serial a brand-new handshake sees. */
 function handshakeSerial(port: number, tls: { cert: string; key: string; ca: string }): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, ...tls }, () => {
+    const socket = connect({ host: '127.0.0.1', port, servername: 'authz', ...tls }, () => {
       const serial = normalSerial(socket.getPeerCertificate().serialNumber);
       socket.end();
       resolve(serial);
@@ -46,7 +46,7 @@ describe('authz check: certificate rotation without a restart', () => {
     const headers = { authorization: `Bearer ${token}`, 'x-forwarded-client-cert': xfccFor(svc.pki, 'client-alice') };
     const get = (): Promise<{ status: number; socket: TLSSocket }> =>
       new Promise((resolve, reject) => {
-        const req = httpsRequest({ host: '127.0.0.1', port: svc.port, path: READ, headers, agent }, (res) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: svc.port, servername: 'authz', path: READ, headers, agent }, (res) => {
           // Taken now: the agent detaches the socket from the response at its end.
           const socket = res.socket as TLSSocket;
           res.resume();

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { dataPath } from '../../unit/policy/given-policy.js';
+import { dataPath } from '../../helpers/given-policy.js';
 import { bodyOf, ALICE, BOB, givenAuthz, signedToken, standardClaims, tokenFor, xfccFor, type RunningAuthz } from './given-authz.js';
 
 const WRITE = '/check/v1/tenants/acme/items/i1/ratings';
@@ -60,7 +60,7 @@ describe('authz check: a reason code for every outcome', () => {
     assert.equal(res.headers['x-zt-subject'], 'alice');
     assert.equal(res.headers['x-zt-tenant'], 'acme');
     assert.equal(res.headers['x-zt-roles'], 'rater');
-    assert.equal(res.headers['x-zt-client'], 'spiffe://zt.local/us-east/client/alice');
+    assert.equal(res.headers['x-zt-client'], svc.pki.spiffeId('client-alice'));
     // The user bucket (5) is the most constraining of global (200), tenant (60) and user.
     assert.equal(res.headers['x-ratelimit-limit'], '5');
     assert.equal(res.headers['x-ratelimit-remaining'], '4');
@@ -139,7 +139,7 @@ describe('authz check: a reason code for every outcome', () => {
 
     const allowed = await call('get', '/check/v1/tenants/acme/items/shared-1/ratings');
     assert.equal(allowed.status, 200, allowed.text);
-    assert.equal(allowed.headers['x-zt-client'], 'spiffe://zt.local/eu-central/client/bob');
+    assert.equal(allowed.headers['x-zt-client'], svc.pki.spiffeId('client-bob'));
     assertDeny(await call('get', '/check/v1/tenants/acme/items/private-1/ratings'), 403, 'cross_region');
     assertDeny(await call('post', '/check/v1/tenants/acme/items/shared-1/ratings'), 403, 'cross_region');
     // The demo data's own entry (public-*) is not in this test's data file.
@@ -190,7 +190,17 @@ describe('authz check: a reason code for every outcome', () => {
 
   it('answers 404 not_found to an edge asking outside /check', async () => {
     const res = await asEdge('get', '/checkout/v1').set('x-forwarded-client-cert', xfccFor(svc.pki, 'client-alice'));
-    assert.equal(res.status, 404);
-    assert.equal(bodyOf(res).error, 'not_found');
+    assertDeny(res, 404, 'not_found');
+    assert.deepEqual(Object.keys(bodyOf(res)).sort(), ['error', 'request_id']);
+    assert.equal(res.headers['x-request-id'], bodyOf(res).request_id);
+    const line = svc.decisions().find((d) => d.request_id === bodyOf(res).request_id);
+    assert.equal(line?.reason, 'not_found');
+    assert.equal(line?.status, 404);
+  });
+
+  it('answers 403 untrusted_peer, not 404, to a non-edge asking outside /check', async () => {
+    const alice = await svc.pki.tls('client-alice');
+    const res = await request(svc.url).get('/checkout/v1').ca(alice.ca).cert(alice.cert).key(alice.key);
+    assertDeny(res, 403, 'untrusted_peer');
   });
 });

@@ -1,25 +1,28 @@
 /**
  * Fixtures for the policy service tests: a fresh PKI, the real compiled policy, the real service
- * built with `createDeps`/`buildApp` and listening on 127.0.0.1 port 0, its decision log captured,
- * and clients that speak to it as an edge would (mTLS with an edge certificate, XFCC set).
+ * started as `main.ts` starts it (`startService` over loadConfig/createDeps/buildApp) on 127.0.0.1
+ * port 0, its decision log captured, and clients that speak to it as an edge would (mTLS with an
+ * edge certificate, XFCC set).
  */
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { importPKCS8, SignJWT, type JWTPayload } from 'jose';
-import { buildApp, type AuthzApp, type AuthzDeps } from '../../../src/authz/app.js';
+import { buildApp } from '../../../src/authz/app.js';
 import type { Clock } from '../../../src/authz/clock.js';
 import { loadConfig, type AuthzConfig } from '../../../src/authz/config.js';
-import { createDeps } from '../../../src/authz/create-deps.js';
+import { createDeps, type AuthzDeps, type AuthzDepsOverrides } from '../../../src/authz/create-deps.js';
 import { createLogger } from '../../../src/shared/logger.js';
-import { listen } from '../../../src/shared/listen.js';
+import { startService } from '../../../src/shared/service.js';
+import { JWT_AUDIENCE, JWT_ISSUER } from '../../../src/shared/settings/common-settings.js';
 import { formatXfccElement } from '../../../src/shared/xfcc.js';
 import { readSigningKey, JWT_ALG } from '../../../src/pki/jwt-keys.js';
 import { mintToken, type TokenClaims } from '../../../src/pki/token.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
-import { dataPath, givenBuiltPolicy, wasmPath } from '../../unit/policy/given-policy.js';
+import { dataPath, givenBuiltPolicy, wasmPath } from '../../helpers/given-policy.js';
 
-export const ISSUER = 'https://idp.zt.local';
-export const AUDIENCE = 'rating-api';
+/** The `iss` and `aud` the service requires by default (JWT_ISSUER, JWT_AUDIENCE). */
+export const ISSUER = JWT_ISSUER.default ?? '';
+export const AUDIENCE = JWT_AUDIENCE.default ?? '';
 
 /** The demo users of DESIGN.md, as token claims. */
 export const ALICE: TokenClaims = { sub: 'alice', tenant: 'acme', roles: ['rater'], region: 'us-east', tier: 'free' };
@@ -42,7 +45,7 @@ export interface GivenAuthzOptions {
   readonly clock?: Clock;
   /** Reuse a PKI (e.g. to start a second service on it); otherwise a fresh one is made. */
   readonly pki?: TestPki;
-  readonly deps?: Partial<AuthzDeps>;
+  readonly deps?: AuthzDepsOverrides;
 }
 
 /** A running policy service and what a test needs to talk to it. */
@@ -50,7 +53,6 @@ export interface RunningAuthz {
   readonly pki: TestPki;
   readonly config: AuthzConfig;
   readonly deps: AuthzDeps;
-  readonly authz: AuthzApp;
   readonly port: number;
   readonly adminPort: number;
   readonly url: string;
@@ -65,40 +67,51 @@ export interface RunningAuthz {
 export async function givenAuthz(options: GivenAuthzOptions = {}): Promise<RunningAuthz> {
   await givenBuiltPolicy();
   const pki = options.pki ?? (await givenPki());
-  const config = loadConfig({
-    ZT_PKI_DIR: pki.dir,
-    AUTHZ_LISTEN: '127.0.0.1:0',
-    AUTHZ_ADMIN_LISTEN: '127.0.0.1:0',
-    POLICY_WASM: wasmPath,
-    POLICY_DATA: dataPath,
-    LOG_LEVEL: 'debug',
-    ...options.env,
-  });
   const logs: Array<Record<string, unknown>> = [];
-  const logger = createLogger('authz', {
-    level: config.logLevel,
-    destination: {
-      write(line: string) {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
+  let config: AuthzConfig | undefined;
+  let deps: AuthzDeps | undefined;
+  const running = await startService(
+    {
+      name: 'authz',
+      loadConfig: (env) => (config = loadConfig(env)),
+      createDeps: async (c) => {
+        const logger = createLogger('authz', {
+          level: c.logLevel,
+          destination: {
+            write(line: string) {
+              logs.push(JSON.parse(line) as Record<string, unknown>);
+            },
+          },
+        });
+        deps = await createDeps(c, { logger, ...(options.clock ? { clock: options.clock } : {}), ...options.deps });
+        return deps;
       },
+      buildApp,
     },
-  });
-  const deps = await createDeps(config, { logger, ...(options.clock ? { clock: options.clock } : {}), ...options.deps });
-  const authz = buildApp(config, deps);
-  const port = await listen(authz.server, config.listen);
-  const adminPort = await listen(authz.adminServer, config.adminListen);
+    {
+      ZT_PKI_DIR: pki.dir,
+      ZT_PKI_CONFIG: pki.configFile,
+      AUTHZ_LISTEN: '127.0.0.1:0',
+      AUTHZ_ADMIN_LISTEN: '127.0.0.1:0',
+      POLICY_WASM: wasmPath,
+      POLICY_DATA: dataPath,
+      LOG_LEVEL: 'debug',
+      ...options.env,
+    },
+  );
+  const port = running.ports.port ?? 0;
   return {
     pki,
-    config,
-    deps,
-    authz,
+    config: config!,
+    deps: deps!,
     port,
-    adminPort,
-    url: `https://127.0.0.1:${port}`,
+    adminPort: running.ports.admin_port ?? 0,
+    // By name: leaves carry DNS SANs only, no IP SAN (README, "The PKI").
+    url: `https://localhost:${port}`,
     logs,
     decisions: () => logs.filter((l) => l.msg === 'decision'),
     async close() {
-      await authz.close();
+      await running.stop();
       if (options.pki === undefined) await pki.cleanup();
     },
   };
@@ -109,7 +122,7 @@ export function xfccFor(pki: TestPki, client: string, edge = 'edge-us-east'): st
   return formatXfccElement({
     by: pki.spiffeId(edge),
     hash: 'c0ffee'.repeat(10) + 'c0ff',
-    subject: `CN=${client},O=zt.local`,
+    subject: `CN=${client},O=${pki.spec.trustDomain}`,
     uri: pki.spiffeId(client),
   });
 }

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PolicyData } from '../../../src/authz/policy/policy-data.js';
-import { dataPath } from '../../unit/policy/given-policy.js';
+import { dataPath } from '../../helpers/given-policy.js';
 
 /** A policy data file of a test's own, derived from policies/data.json. */
 export interface TestData {

@@ -3,9 +3,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import request from 'supertest';
+import { loadConfig } from '../../../src/authz/config.js';
+import { createDeps } from '../../../src/authz/create-deps.js';
+import { ConfigError } from '../../../src/shared/errors.js';
+import { createLogger } from '../../../src/shared/logger.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
 import { REPO_ROOT } from '../../helpers/run-script.js';
-import { dataPath, givenBuiltPolicy, wasmPath } from '../../unit/policy/given-policy.js';
+import { dataPath, givenBuiltPolicy, wasmPath } from '../../helpers/given-policy.js';
 import { ALICE, tokenFor, xfccFor } from './given-authz.js';
 
 interface Started {
@@ -52,7 +56,7 @@ describe('authz main', () => {
   before(async () => {
     await givenBuiltPolicy();
     pki = await givenPki();
-    env = { ZT_PKI_DIR: pki.dir, AUTHZ_LISTEN: '127.0.0.1:0', AUTHZ_ADMIN_LISTEN: '127.0.0.1:0', POLICY_WASM: wasmPath, POLICY_DATA: dataPath };
+    env = { ZT_PKI_DIR: pki.dir, ZT_PKI_CONFIG: pki.configFile, AUTHZ_LISTEN: '127.0.0.1:0', AUTHZ_ADMIN_LISTEN: '127.0.0.1:0', POLICY_WASM: wasmPath, POLICY_DATA: dataPath };
   });
 
   after(async () => {
@@ -73,6 +77,7 @@ describe('authz main', () => {
       const req = httpsRequest(
         {
           host: '127.0.0.1',
+          servername: 'authz',
           port,
           path: '/check/v1/tenants/acme/items/i1/ratings',
           method: 'POST',
@@ -109,6 +114,36 @@ describe('authz main', () => {
     const started = startMain({ ...env, ZT_PKI_DIR: join(pki.dir, 'nowhere') });
     children.push(started.child);
     assert.equal(await started.exited, 1);
-    assert.match(started.stderr(), /nowhere/);
+    assert.match(started.stderr(), /^authz: ZT_PKI_DIR: .*nowhere/m);
+  });
+
+  it('exits 1 naming REDIS_URL without ever printing its password', async () => {
+    for (const url of ['http://:s3cret@redis:6379', 'redis://:s3cret@']) {
+      const started = startMain({ ...env, REDIS_URL: url });
+      children.push(started.child);
+      assert.equal(await started.exited, 1, url);
+      assert.match(started.stderr(), /^authz: REDIS_URL: /m, url);
+      assert.ok(!`${started.stderr()}${started.stdout()}`.includes('s3cret'), `${url}: ${started.stderr()}`);
+    }
+  });
+
+  describe('a file it cannot open', () => {
+    // The files' rows take any text, so the start, not loadConfig, finds them missing; it names the
+    // setting as a bad setting's error does.
+    const cases: ReadonlyArray<readonly [string, (dir: string) => string]> = [
+      ['ZT_PKI_DIR', (dir) => dir],
+      ['JWKS_FILE', (dir) => join(dir, 'jwks.json')],
+      ['POLICY_WASM', (dir) => join(dir, 'policy.wasm')],
+      ['POLICY_DATA', (dir) => join(dir, 'data.json')],
+    ];
+    for (const [name, missing] of cases) {
+      it(`is named by its setting: ${name}`, async () => {
+        const path = missing(join(pki.dir, 'nowhere'));
+        await assert.rejects(
+          createDeps(loadConfig({ ...env, [name]: path }), { logger: createLogger('authz', { level: 'silent' }) }),
+          (err: unknown) => err instanceof ConfigError && err.message.startsWith(`${name}: `) && err.message.includes(path),
+        );
+      });
+    }
   });
 });

@@ -6,7 +6,7 @@ import type { PolicyEngine } from '../../../src/authz/policy/policy-engine.js';
 import { loadPolicyEngine } from '../../../src/authz/policy/load-policy-engine.js';
 import { formatXfccElement } from '../../../src/shared/xfcc.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
-import { dataPath, givenBuiltPolicy, wasmPath } from '../../unit/policy/given-policy.js';
+import { dataPath, givenBuiltPolicy, wasmPath } from '../../helpers/given-policy.js';
 import { bodyOf, ALICE, givenAuthz, tokenFor, xfccFor, type RunningAuthz } from './given-authz.js';
 
 const READ = '/check/v1/tenants/acme/items/i1/ratings';
@@ -16,7 +16,7 @@ type Attempt = { answered: true; status: number } | { answered: false; error: st
 /** One request with the given TLS client options; reports whether any HTTP answer came back. */
 function attempt(port: number, tls: { ca: string; cert?: string; key?: string; minVersion?: SecureVersion; maxVersion?: SecureVersion }): Promise<Attempt> {
   return new Promise((resolve) => {
-    const req = httpsRequest({ host: '127.0.0.1', port, path: READ, method: 'GET', agent: false, ...tls });
+    const req = httpsRequest({ host: '127.0.0.1', port, servername: 'authz', path: READ, method: 'GET', agent: false, ...tls });
     req.on('response', (res) => {
       res.resume();
       resolve({ answered: true, status: res.statusCode ?? 0 });
@@ -123,9 +123,9 @@ describe('authz check: TLS peers and client identity', () => {
       formatXfccElement({ by, hash: 'ab', subject: '', uri: [] }),
       formatXfccElement({ by, hash: 'ab', subject: '', uri: 'https://alice.example' }),
       formatXfccElement({ by, hash: 'ab', subject: '', uri: 'spiffe://evil.local/us-east/client/alice' }),
-      formatXfccElement({ by, hash: 'ab', subject: '', uri: 'spiffe://zt.local/us-east/edge/envoy' }),
-      formatXfccElement({ by, hash: 'ab', subject: '', uri: 'spiffe://zt.local/global/svc/rating-api' }),
-      formatXfccElement({ by, hash: 'ab', subject: '', uri: ['spiffe://zt.local/us-east/client/alice', 'spiffe://zt.local/us-east/client/bob'] }),
+      formatXfccElement({ by, hash: 'ab', subject: '', uri: svc.pki.spiffeId('edge-us-east') }),
+      formatXfccElement({ by, hash: 'ab', subject: '', uri: svc.pki.spiffeId('rating-api') }),
+      formatXfccElement({ by, hash: 'ab', subject: '', uri: [svc.pki.spiffeId('client-alice'), svc.pki.spiffeId('client-alice').replace(/alice$/, 'bob')] }),
     ];
     for (const xfcc of unusable) {
       const res = await asEdge(xfcc);
@@ -136,10 +136,10 @@ describe('authz check: TLS peers and client identity', () => {
   });
 
   it('takes the client from the last XFCC element, the one the edge set', async () => {
-    const forged = formatXfccElement({ by: 'spiffe://zt.local/eu-central/edge/envoy', hash: 'ab', subject: 'CN=x', uri: 'spiffe://zt.local/eu-central/client/bob' });
+    const forged = formatXfccElement({ by: svc.pki.spiffeId('edge-eu-central'), hash: 'ab', subject: 'CN=x', uri: svc.pki.spiffeId('client-bob') });
     const res = await asEdge(`${forged},${xfccFor(svc.pki, 'client-alice')}`);
     assert.equal(res.status, 200, res.text);
-    assert.equal(res.headers['x-zt-client'], 'spiffe://zt.local/us-east/client/alice');
+    assert.equal(res.headers['x-zt-client'], svc.pki.spiffeId('client-alice'));
 
     const reversed = await asEdge(`${xfccFor(svc.pki, 'client-alice')},${forged}`);
     assert.equal(reversed.status, 403);

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { createBucketStore, parseFailureMode } from '../../../src/authz/buckets/create-bucket-store.js';
+import { createBucketStore } from '../../../src/authz/buckets/create-bucket-store.js';
 import type { BucketSpec, BucketStore, ChargeResult } from '../../../src/authz/buckets/bucket-store.js';
 import { MemoryBucketStore } from '../../../src/authz/buckets/token-bucket-memory.js';
-import { ConfigError } from '../../../src/shared/errors.js';
 import { createLogger } from '../../../src/shared/logger.js';
 import { useRedis } from '../../helpers/given-redis.js';
 import { waitFor } from '../../helpers/wait-for.js';
@@ -15,21 +14,8 @@ describe('createBucketStore', () => {
     await Promise.all(opened.splice(0).map((s) => s.close()));
   });
 
-  it('reads RATE_LIMIT_FAILURE_MODE with local as the default', () => {
-    assert.equal(parseFailureMode(undefined), 'local');
-    assert.equal(parseFailureMode('closed'), 'closed');
-    assert.equal(parseFailureMode('open'), 'open');
-  });
-
-  it('refuses an unknown failure mode with a ConfigError that names the setting', () => {
-    assert.throws(
-      () => parseFailureMode('sometimes'),
-      (err: unknown) => err instanceof ConfigError && err.code === 'invalid_setting' && err.message.includes('RATE_LIMIT_FAILURE_MODE'),
-    );
-  });
-
   it('uses the memory store when no REDIS_URL is set', async () => {
-    const store = createBucketStore({ failureMode: 'local' });
+    const store = createBucketStore({ redisUrl: undefined, failureMode: 'local', redisCommandTimeoutMs: 50 });
     opened.push(store);
     assert.ok(store instanceof MemoryBucketStore);
     const r = await store.charge([{ name: 'user', key: 'alice', capacity: 5, refillPerS: 5, cost: 1 }]);
@@ -39,7 +25,7 @@ describe('createBucketStore', () => {
   it('puts Redis behind the failure mode and logs the outage and the recovery once each', async () => {
     const lines: string[] = [];
     const logger = createLogger('authz', { destination: { write: (line: string) => void lines.push(line) } });
-    const store = createBucketStore({ redisUrl: redis().url, failureMode: 'local', logger });
+    const store = createBucketStore({ redisUrl: new URL(redis().url), failureMode: 'local', redisCommandTimeoutMs: 50, logger });
     opened.push(store);
     assert.equal(store.name, 'redis+local');
     let n = 0;

@@ -33,23 +33,23 @@ describe('MemoryBucketStore', () => {
     };
   });
 
-  it('drops the least recently charged bucket when it holds maxKeys buckets', () => {
+  it('drops the least recently charged bucket when it holds maxKeys buckets', async () => {
     const clock = manualClock();
     const store = open({ now: clock.now, maxKeys: 3 });
     const b = (key: string) => [{ name: 'user', key, capacity: 10, refillPerS: 0.001, cost: 1 }];
-    for (const key of ['a', 'b', 'c', 'a', 'd']) store.chargeSync(b(key));
+    for (const key of ['a', 'b', 'c', 'a', 'd']) await store.charge(b(key));
     assert.equal(store.size, 3);
-    assert.equal(store.chargeSync(b('a')).buckets[0]?.remaining, 7);
+    assert.equal((await store.charge(b('a'))).buckets[0]?.remaining, 7);
     // b was dropped, so it reads as a full bucket again.
-    assert.equal(store.chargeSync(b('b')).buckets[0]?.remaining, 9);
+    assert.equal((await store.charge(b('b'))).buckets[0]?.remaining, 9);
     assert.equal(store.size, 3);
   });
 
-  it('sweeps out buckets once they have refilled and keeps the others', () => {
+  it('sweeps out buckets once they have refilled and keeps the others', async () => {
     const clock = manualClock();
     const store = open({ now: clock.now });
-    store.chargeSync([{ name: 'user', key: 'fast', capacity: 10, refillPerS: 10, cost: 5 }]);
-    store.chargeSync([{ name: 'user', key: 'slow', capacity: 10, refillPerS: 1, cost: 5 }]);
+    await store.charge([{ name: 'user', key: 'fast', capacity: 10, refillPerS: 10, cost: 5 }]);
+    await store.charge([{ name: 'user', key: 'slow', capacity: 10, refillPerS: 1, cost: 5 }]);
     assert.equal(store.size, 2);
     clock.advance(499);
     assert.equal(store.sweep(), 0);
@@ -58,29 +58,29 @@ describe('MemoryBucketStore', () => {
     assert.equal(store.size, 1);
   });
 
-  it('holds no entry for a bucket that stays full', () => {
+  it('holds no entry for a bucket that stays full', async () => {
     const store = open({ now: manualClock().now });
-    const r = store.chargeSync([{ name: 'user', key: 'idle', capacity: 3, refillPerS: 1, cost: 0 }]);
+    const r = await store.charge([{ name: 'user', key: 'idle', capacity: 3, refillPerS: 1, cost: 0 }]);
     assert.equal(r.allowed, true);
     assert.equal(r.buckets[0]?.remaining, 3);
     assert.equal(store.size, 0);
   });
 
-  it('mints no tokens when the clock steps backwards', () => {
+  it('mints no tokens when the clock steps backwards', async () => {
     const clock = manualClock();
     const store = open({ now: clock.now });
     const bucket = [{ name: 'user', key: 'alice', capacity: 2, refillPerS: 1, cost: 1 }];
-    store.chargeSync(bucket);
-    store.chargeSync(bucket);
+    await store.charge(bucket);
+    await store.charge(bucket);
     clock.advance(-60_000);
-    const r = store.chargeSync(bucket);
+    const r = await store.charge(bucket);
     assert.equal(r.allowed, false);
     assert.equal(r.retryAfterS, 1);
   });
 
   it('sweeps full buckets on its own timer', async () => {
     const store = open({ sweepIntervalMs: 5 });
-    store.chargeSync([{ name: 'user', key: 'x', capacity: 1, refillPerS: 1000, cost: 1 }]);
+    await store.charge([{ name: 'user', key: 'x', capacity: 1, refillPerS: 1000, cost: 1 }]);
     assert.equal(store.size, 1);
     const deadline = Date.now() + 5000;
     while (store.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));

@@ -1,24 +1,21 @@
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { RedisBucketStore } from '../../../src/authz/buckets/token-bucket-redis.js';
-import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
+import { createRedisClient } from '../../../src/shared/redis-client.js';
+import { useRedis } from '../../helpers/given-redis.js';
 import { behavesLikeABucketStore, type StoreHarness } from './bucket-store-suite.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 describe('RedisBucketStore', () => {
-  let redis: GivenRedis;
+  const redis = useRedis();
   let admin: Redis;
   const opened: RedisBucketStore[] = [];
 
-  before(async () => {
-    redis = await givenRedis();
-    admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  before(() => {
+    admin = new Redis(redis().url, { maxRetriesPerRequest: 1 });
   });
-  after(async () => {
-    await admin.quit();
-    await redis.stop();
-  });
-  beforeEach(() => redis.flush());
+  // useRedis() stops the server in its own `after`, which runs first: drop the connection, no QUIT.
+  after(() => admin.disconnect());
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((s) => s.close()));
   });
@@ -26,7 +23,7 @@ describe('RedisBucketStore', () => {
   async function open(): Promise<RedisBucketStore> {
     // A generous timeout: these tests are about the script, and a stalled test process (GC, module
     // loading) must not turn a slow reply into a failure. Timeouts are covered by the failover tests.
-    const store = new RedisBucketStore({ url: redis.url, commandTimeoutMs: 2000 });
+    const store = new RedisBucketStore(createRedisClient({ url: new URL(redis().url), connectionName: 'zt-test-buckets', commandTimeoutMs: 2000 }));
     opened.push(store);
     await waitFor('the store to connect', () => (store.isReady() ? true : undefined));
     return store;

@@ -1,24 +1,17 @@
 /**
- * Fixtures for the dev edge's integration tests: the edge itself over real mTLS on port 0, small
- * recording mTLS servers that stand in for authz and the rating API where a test must see exactly
- * what the edge sent or must make the peer misbehave (slow, wrong identity), and a client.
+ * Fixtures for the edge integration suites, which run through both edges (the dev edge and Envoy,
+ * test/helpers/edge-under-test.ts): small recording mTLS servers that stand in for authz and the
+ * rating API where a test must see exactly what the edge sent or must make a peer misbehave (slow,
+ * wrong identity, foreign CA, dead), and one fixture that puts an edge in front of two of them.
  */
-import { once } from 'node:events';
-import { createServer as createHttpServer, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Agent} from 'node:https';
-import { createServer, request, type Server } from 'node:https';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
-import { Writable } from 'node:stream';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { buildApp, type Edge } from '../../../src/edge/app.js';
-import { loadEdgeConfig, type EdgeConfig } from '../../../src/edge/config.js';
-import { closeServer, listen } from '../../../src/shared/listen.js';
-import { createLogger } from '../../../src/shared/logger.js';
+import { closeServer, listen, type ListenAddress } from '../../../src/shared/listen.js';
 import { uriSans } from '../../../src/shared/spiffe.js';
-import type { TestPki } from '../../helpers/given-pki.js';
-
-export const ENVOY_YAML = resolve(import.meta.dirname, '../../../envoy/envoy.yaml');
+import { loadTopology, workloadNamed } from '../../../src/shared/topology.js';
+import { edgeKindUnavailable, givenEdgeSite, type EdgeKind, type EdgeRegion, type EdgeSite, type EdgeUnderTest, type Reply } from '../../helpers/edge-under-test.js';
+import { givenPki, WORKLOADS_YAML, type TestPki } from '../../helpers/given-pki.js';
 
 /** One request a recording server received. */
 export interface Received {
@@ -34,7 +27,7 @@ export interface Received {
 
 export type Responder = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
 
-/** A recording mTLS server presenting `workload`'s certificate. */
+/** A recording mTLS server presenting a workload's certificate. */
 export interface RecordingServer {
   readonly url: string;
   readonly received: Received[];
@@ -43,14 +36,29 @@ export interface RecordingServer {
   readonly arrivals: number;
   /** Called with each body chunk as it arrives, before the request is complete. */
   onData: ((chunk: Buffer) => void) | undefined;
+  /** Closes the connections no request is using, so the next request needs a new handshake. */
+  dropIdleConnections(): void;
   close(): Promise<void>;
 }
 
-export async function givenRecordingServer(pki: TestPki, workload: string, respond: Responder): Promise<RecordingServer> {
-  const tls = await pki.tls(workload);
+export interface RecordingServerOptions {
+  /** Where to listen (default: loopback, a free port). */
+  readonly at?: ListenAddress;
+  /** The PKI that issued the certificate it presents (default: `pki`); another one is a foreign CA. */
+  readonly issuer?: TestPki;
+}
+
+/**
+ * A recording server presenting `workload`'s certificate from `options.issuer` (default `pki`). It
+ * always verifies its callers against `pki`'s bundle, so that when an edge refuses it, the refusal
+ * is the edge's and not the stand-in's.
+ */
+export async function givenRecordingServer(pki: TestPki, workload: string, respond: Responder, options: RecordingServerOptions = {}): Promise<RecordingServer> {
+  const { cert, key } = await (options.issuer ?? pki).tls(workload);
+  const { ca } = await pki.tls(workload);
   const received: Received[] = [];
   const holder: { respond: Responder; onData: ((chunk: Buffer) => void) | undefined; arrivals: number } = { respond, onData: undefined, arrivals: 0 };
-  const server: Server = createServer({ ...tls, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+  const server: Server = createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true }, (req, res) => {
     holder.arrivals++;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => {
@@ -59,20 +67,15 @@ export async function givenRecordingServer(pki: TestPki, workload: string, respo
     });
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      received.push({
-        method: req.method ?? '',
-        url: req.url ?? '',
-        headers: req.headers,
-        body,
-        peerUris: uriSans((req.socket as TLSSocket).getPeerCertificate().subjectaltname),
-        peerSerial: (req.socket as TLSSocket).getPeerCertificate().serialNumber,
-      });
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, peerUris: uriSans(peer.subjectaltname), peerSerial: peer.serialNumber });
       holder.respond(req, res, body);
     });
   });
-  const port = await listen(server, { host: '127.0.0.1', port: 0 });
+  const at = options.at ?? { host: '127.0.0.1', port: 0 };
+  const port = await listen(server, at);
   return {
-    url: `https://127.0.0.1:${port}`,
+    url: `https://${at.host}:${port}`,
     received,
     get respond() {
       return holder.respond;
@@ -89,9 +92,13 @@ export async function givenRecordingServer(pki: TestPki, workload: string, respo
     set onData(f: ((chunk: Buffer) => void) | undefined) {
       holder.onData = f;
     },
+    dropIdleConnections: () => server.closeIdleConnections(),
     close: () => closeServer(server, 100),
   };
 }
+
+/** The x-zt-client value the `allow` stand-in sends: alice's SPIFFE ID in the committed topology. */
+export const ALICE_SPIFFE_ID = workloadNamed(loadTopology(WORKLOADS_YAML), 'client-alice').spiffeId;
 
 /** Answers like the policy service allowing a request, plus a header that must not leak. */
 export const allow: Responder = (_req, res) => {
@@ -99,7 +106,7 @@ export const allow: Responder = (_req, res) => {
     'x-zt-subject': 'alice',
     'x-zt-tenant': 'acme',
     'x-zt-roles': 'rater',
-    'x-zt-client': 'spiffe://zt.local/us-east/client/alice',
+    'x-zt-client': ALICE_SPIFFE_ID,
     'x-ratelimit-limit': '60',
     'x-ratelimit-remaining': '59',
     'x-ratelimit-reset': '1',
@@ -108,130 +115,117 @@ export const allow: Responder = (_req, res) => {
   res.end('{"ignored":true}');
 };
 
-/** Answers like the upstream: 201 with a JSON echo of nothing in particular. */
+/** Answers like the upstream: 201 with a small JSON body. */
 export const created: Responder = (_req, res) => {
   res.writeHead(201, { 'content-type': 'application/json' });
   res.end('{"ok":true}');
 };
 
-/** A running dev edge and what it logged. */
-export interface RunningEdge {
-  readonly port: number;
-  readonly adminPort: number;
-  readonly edge: Edge;
-  readonly config: EdgeConfig;
-  /** Every JSON log line, parsed. */
-  readonly logs: Record<string, unknown>[];
+/** How a fixture's stand-in for authz or the rating API is made. */
+export interface StandIn {
+  /** The workload whose certificate it presents (default: its own role's). */
+  readonly workload?: string;
+  /** The PKI that issued that certificate (default: the suite's); another one is a foreign CA. */
+  readonly issuer?: TestPki;
+  readonly respond?: Responder;
+  /** Nothing listens where the edge sends: the stand-in is closed before the edge starts. */
+  readonly dead?: boolean;
+}
+
+export interface EdgeFixtureOptions {
+  readonly region?: EdgeRegion;
+  readonly authz?: StandIn;
+  readonly rating?: StandIn;
+}
+
+/** An edge of one kind in front of recording stand-ins for authz and the rating API. */
+export interface EdgeFixture {
+  readonly pki: TestPki;
+  readonly edge: EdgeUnderTest;
+  readonly authz: RecordingServer;
+  readonly rating: RecordingServer;
   close(): Promise<void>;
 }
 
-export interface GivenEdgeOptions {
-  readonly region?: 'us-east' | 'eu-central';
-  readonly authzUrl: string;
-  readonly ratingUrl: string;
-  readonly env?: NodeJS.ProcessEnv;
+/** Starts a site of `kind`, the two stand-ins where its edges send, and an edge; `close` undoes all three. */
+export async function givenEdgeFixture(kind: EdgeKind, pki: TestPki, options: EdgeFixtureOptions = {}): Promise<EdgeFixture> {
+  const site: EdgeSite = await givenEdgeSite(kind, pki);
+  const standIns: RecordingServer[] = [];
+  try {
+    const start = async (role: 'authz' | 'rating-api', at: ListenAddress, spec: StandIn, respond: Responder): Promise<RecordingServer> => {
+      const server = await givenRecordingServer(pki, spec.workload ?? role, spec.respond ?? respond, { at, ...(spec.issuer ? { issuer: spec.issuer } : {}) });
+      standIns.push(server);
+      if (spec.dead === true) await server.close();
+      return server;
+    };
+    const authz = await start('authz', site.upstreams.authz, options.authz ?? {}, allow);
+    const rating = await start('rating-api', site.upstreams.rating, options.rating ?? {}, created);
+    const edge = await site.edge(options.region ?? 'us-east', { authzUrl: authz.url, ratingUrl: rating.url });
+    return {
+      pki,
+      edge,
+      authz,
+      rating,
+      async close() {
+        await site.close();
+        await Promise.all(standIns.map((s) => s.close()));
+      },
+    };
+  } catch (err) {
+    await site.close();
+    await Promise.all(standIns.map((s) => s.close()));
+    throw err;
+  }
 }
 
-/** Loads the edge's config exactly as main does (from an env), builds it and listens on port 0. */
-export async function givenEdge(pki: TestPki, opts: GivenEdgeOptions): Promise<RunningEdge> {
-  const config = await loadEdgeConfig({
-    ZT_PKI_DIR: pki.dir,
-    EDGE_REGION: opts.region ?? 'us-east',
-    EDGE_LISTEN: '127.0.0.1:0',
-    EDGE_ADMIN_LISTEN: '127.0.0.1:0',
-    ENVOY_CONFIG: ENVOY_YAML,
-    AUTHZ_URL: opts.authzUrl,
-    RATING_URL: opts.ratingUrl,
-    LOG_LEVEL: 'debug',
-    ...opts.env,
+/**
+ * The mocha hooks of a suite that shares one fixture: a fresh PKI and the fixture before the suite
+ * (skipped, with the reason, where the kind cannot run), both gone after it. Returns the fixture.
+ */
+export function useEdgeFixture(kind: EdgeKind, options: EdgeFixtureOptions = {}): () => EdgeFixture {
+  let fixture: EdgeFixture | undefined;
+  let pki: TestPki | undefined;
+  before(async function () {
+    skipUnlessRunnable(this, kind);
+    pki = await givenPki();
+    fixture = await givenEdgeFixture(kind, pki, options);
   });
-  const logs: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
+  after(async () => {
+    await fixture?.close();
+    await pki?.cleanup();
   });
-  const logger = createLogger('edge', { level: 'debug', bindings: { region: config.region }, destination });
-  const edge = buildApp(config, { logger });
-  const admin = createHttpServer(edge.admin);
-  const port = await listen(edge.server, config.listen);
-  const adminPort = await listen(admin, config.adminListen);
-  return {
-    port,
-    adminPort,
-    edge,
-    config,
-    logs,
-    async close() {
-      await Promise.all([closeServer(edge.server, 100), closeServer(admin, 100)]);
-      edge.close();
-      config.tls.close();
-    },
+  return () => {
+    if (fixture === undefined) throw new Error('useEdgeFixture(): the suite has not started its edge yet');
+    return fixture;
   };
 }
 
-/** A response as a test sees it. */
-export interface Reply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
+/** Skips the suite (or test) of `context` when edges of `kind` cannot run here, naming why. */
+export function skipUnlessRunnable(context: Mocha.Context, kind: EdgeKind): void {
+  const why = edgeKindUnavailable(kind);
+  if (why === undefined) return;
+  console.warn(`skipping the ${kind} edge: ${why}`);
+  context.skip();
 }
 
-/** PEM material for a client connection. */
-export interface ClientTls {
-  readonly cert?: string;
-  readonly key?: string;
-  readonly ca: string;
-}
-
-/**
- * Sends one request over mTLS with a raw https.request, for what supertest cannot express (a
- * streamed body, a handshake that must fail). `body` may be a function that writes the body.
- */
-export async function send(
-  port: number,
-  tls: ClientTls,
-  opts: { method?: string; path: string; headers?: Record<string, string>; body?: string | ((req: ClientRequest) => void); agent?: Agent },
-): Promise<Reply> {
-  const req = request({
-    host: '127.0.0.1',
-    port,
-    method: opts.method ?? 'GET',
-    path: opts.path,
-    headers: opts.headers,
-    ...tls,
-    agent: opts.agent ?? false,
-  });
-  const responded = once(req, 'response') as Promise<[IncomingMessage]>;
-  if (typeof opts.body === 'function') opts.body(req);
-  else req.end(opts.body);
-  const [res] = await responded;
-  const chunks: Buffer[] = [];
-  for await (const c of res) chunks.push(c as Buffer);
-  return { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') };
-}
-
-/** The port of a closed loopback listener: nothing answers there. */
-export async function deadPort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-/**
- * The access log line of a request (by request id or predicate), once the edge has written it: the
- * line is written when the response closes, which can be just after the client has read it.
- */
-export async function accessLine(edge: RunningEdge, match: string | ((line: Record<string, unknown>) => boolean)): Promise<Record<string, unknown>> {
-  const test = typeof match === 'string' ? (l: Record<string, unknown>) => l.request_id === match : match;
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const line = edge.logs.find((l) => l.msg === 'access' && test(l));
-    if (line !== undefined) return line;
-    if (Date.now() > deadline) throw new Error(`no access log line matching ${String(match)} in ${JSON.stringify(edge.logs)}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+/** The `{error, request_id}` body every JSON deny has; throws when the body is not that shape. */
+export function denyBody(reply: Reply): { error: string; request_id: string | null } {
+  const body = JSON.parse(reply.body) as unknown;
+  if (typeof body !== 'object' || body === null || typeof (body as { error?: unknown }).error !== 'string') {
+    throw new Error(`not a deny body: ${reply.body}`);
   }
+  const { error, request_id: requestId } = body as { error: string; request_id?: unknown };
+  return { error, request_id: typeof requestId === 'string' ? requestId : null };
+}
+
+/** The counters of a failed upstream certificate verification, by cluster, from the edge's stats. */
+export async function verifyFailures(edge: EdgeUnderTest): Promise<Record<'authz' | 'rating_api', { chain: number; san: number }>> {
+  const stats = await edge.stats();
+  const of = (cluster: string): { chain: number; san: number } => {
+    const chain = stats.get(`cluster.${cluster}.ssl.fail_verify_error`);
+    const san = stats.get(`cluster.${cluster}.ssl.fail_verify_san`);
+    if (chain === undefined || san === undefined) throw new Error(`the ${edge.kind} edge has no ssl verification counters for cluster ${cluster}`);
+    return { chain, san };
+  };
+  return { authz: of('authz'), rating_api: of('rating_api') };
 }

@@ -1,130 +1,132 @@
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { Agent } from 'node:https';
-import { connect, type TLSSocket } from 'node:tls';
+import { connect } from 'node:tls';
 import { issueWorkload } from '../../../src/pki/authority.js';
-import { givenPki, type TestPki } from '../../helpers/given-pki.js';
-import { allow, created, givenEdge, givenRecordingServer, send, type RecordingServer, type RunningEdge } from './given-edge.js';
+import { EDGE_KINDS, type ClientTls, type EdgeKind, type EdgeUnderTest } from '../../helpers/edge-under-test.js';
+import { givenPki } from '../../helpers/given-pki.js';
+import { useEdgeFixture, verifyFailures } from './given-edge.js';
 
-/** Codes a client sees when the server refuses its certificate during or right after the handshake. */
-const REFUSED = /ECONNRESET|EPROTO|ERR_SSL|socket hang up|certificate|alert/i;
+const RATINGS = '/v1/tenants/acme/items/widget/ratings';
 
-describe('dev edge: mTLS on both sides', () => {
-  let pki: TestPki;
-  let authz: RecordingServer;
-  let rating: RecordingServer;
-  let edge: RunningEdge;
-  let alice: { cert: string; key: string; ca: string };
+/** What a client sees when the edge refuses its certificate chain (or its lack of one) in the handshake. */
+const REFUSED_IN_HANDSHAKE = /ERR_SSL|EPROTO|ECONNRESET|socket hang up|alert/i;
 
-  before(async () => {
-    pki = await givenPki();
-    authz = await givenRecordingServer(pki, 'authz', allow);
-    rating = await givenRecordingServer(pki, 'rating-api', created);
-    edge = await givenEdge(pki, { authzUrl: authz.url, ratingUrl: rating.url });
-    alice = await pki.tls('client-alice');
-  });
+/**
+ * How each edge refuses a certificate that verifies but is not a client identity, which is one
+ * difference between them that stays: Envoy's listener runs its SAN matcher inside the handshake and
+ * sends alert 46 (certificate_unknown); Node has no hook for that, so the dev edge completes the
+ * handshake and closes the connection before it reads a request. Either way nothing is served.
+ */
+const NON_CLIENT_REFUSAL: Readonly<Record<EdgeKind, RegExp>> = {
+  envoy: /ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN/,
+  dev: /ECONNRESET|socket hang up/,
+};
 
-  beforeEach(() => {
-    authz.received.length = 0;
-    rating.received.length = 0;
-  });
+/** The client side of the edge (who may connect) and the edge's own identity towards both upstreams. */
+for (const kind of EDGE_KINDS) {
+  describe(`${kind} edge: mTLS on both sides`, () => {
+    const fixture = useEdgeFixture(kind);
+    let alice: ClientTls;
 
-  after(async () => {
-    await edge.close();
-    await Promise.all([authz.close(), rating.close()]);
-    await pki.cleanup();
-  });
-
-  async function refused(tls: { cert?: string; key?: string; ca: string }): Promise<void> {
-    await assert.rejects(send(edge.port, tls, { path: '/v1/tenants/acme/items/widget/ratings' }), (err: Error & { code?: string }) => {
-      assert.match(`${err.code ?? ''} ${err.message}`, REFUSED);
-      return true;
+    before(async () => {
+      alice = await fixture().pki.tls('client-alice');
     });
-    assert.equal(authz.received.length, 0, 'nothing reached authz');
-    assert.equal(rating.received.length, 0, 'nothing reached the upstream');
-  }
 
-  it('serves a client certificate from the internal CA', async () => {
-    const res = await send(edge.port, alice, { method: 'POST', path: '/v1/tenants/acme/items/widget/ratings', body: '{}' });
-    assert.equal(res.status, 201);
-  });
+    beforeEach(() => {
+      fixture().authz.received.length = 0;
+      fixture().rating.received.length = 0;
+    });
 
-  it('refuses a client that presents no certificate', async () => {
-    await refused({ ca: alice.ca });
-  });
-
-  it('refuses a client certificate from a foreign CA', async () => {
-    const foreign = await givenPki({ trustDomain: 'evil.local' });
-    try {
-      const mallory = await foreign.tls('client-alice');
-      await refused({ cert: mallory.cert, key: mallory.key, ca: alice.ca });
-    } finally {
-      await foreign.cleanup();
+    async function refused(tls: ClientTls, expected: RegExp): Promise<void> {
+      const { edge, authz, rating } = fixture();
+      await assert.rejects(edge.send(tls, { path: RATINGS }), (err: Error & { code?: string }) => {
+        assert.match(`${err.code ?? ''} ${err.message}`, expected);
+        return true;
+      });
+      assert.equal(authz.received.length, 0, 'nothing reached authz');
+      assert.equal(rating.received.length, 0, 'nothing reached the upstream');
     }
-  });
 
-  it('refuses a certificate from the internal CA that is not a client identity, as the SAN matcher does', async () => {
-    const other = await pki.tls('edge-eu-central');
-    await refused({ cert: other.cert, key: other.key, ca: alice.ca });
-  });
-
-  it('refuses TLS 1.1', async () => {
-    const socket = connect({ host: '127.0.0.1', port: edge.port, ...alice, maxVersion: 'TLSv1.1', minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' });
-    const err = await new Promise<Error>((resolve) => socket.once('error', resolve));
-    socket.destroy();
-    assert.match(`${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`, /ERR_SSL|EPROTO|protocol|version/i);
-  });
-
-  it('answers 503 and forwards nothing when the upstream presents a SPIFFE ID other than the rating API', async () => {
-    const impostor = await givenRecordingServer(pki, 'authz', created);
-    const other = await givenEdge(pki, { authzUrl: authz.url, ratingUrl: impostor.url });
-    try {
-      const res = await send(other.port, alice, { method: 'POST', path: '/v1/tenants/acme/items/widget/ratings', body: '{"score":5}' });
-      assert.equal(res.status, 503);
-      assert.match(res.body, /upstream connect error/);
-      assert.equal(impostor.received.length, 0, 'the request never reached the impostor');
-      assert.equal(authz.received.length, 1, 'authz allowed it first');
-    } finally {
-      await other.close();
-      await impostor.close();
+    async function listenerSanFailures(edge: EdgeUnderTest): Promise<number> {
+      const stats = await edge.stats();
+      return [...stats].filter(([name]) => name.startsWith('listener.') && name.endsWith('.ssl.fail_verify_san')).reduce((sum, [, n]) => sum + n, 0);
     }
+
+    it('serves a client certificate from the internal CA', async () => {
+      const res = await fixture().edge.send(alice, { method: 'POST', path: RATINGS, body: '{}' });
+      assert.equal(res.status, 201);
+    });
+
+    it('refuses a client that presents no certificate', async () => {
+      await refused({ ca: alice.ca }, REFUSED_IN_HANDSHAKE);
+    });
+
+    it('refuses a client certificate from a foreign CA', async () => {
+      const foreign = await givenPki({ trustDomain: 'evil.local' });
+      try {
+        const mallory = await foreign.tls('client-alice');
+        await refused({ cert: mallory.cert, key: mallory.key, ca: alice.ca }, REFUSED_IN_HANDSHAKE);
+      } finally {
+        await foreign.cleanup();
+      }
+    });
+
+    it("refuses the rating API's own certificate presented as a client, as the listener's SAN matcher does", async () => {
+      const before = await listenerSanFailures(fixture().edge);
+      const { cert, key } = await fixture().pki.tls('rating-api');
+      await refused({ cert, key, ca: alice.ca }, NON_CLIENT_REFUSAL[kind]);
+      assert.equal(await listenerSanFailures(fixture().edge), before + 1, 'counted as a SAN mismatch');
+    });
+
+    it("refuses an edge's certificate presented as a client", async () => {
+      const before = await listenerSanFailures(fixture().edge);
+      const { cert, key } = await fixture().pki.tls('edge-eu-central');
+      await refused({ cert, key, ca: alice.ca }, NON_CLIENT_REFUSAL[kind]);
+      assert.equal(await listenerSanFailures(fixture().edge), before + 1, 'counted as a SAN mismatch');
+    });
+
+    it('refuses TLS 1.1', async () => {
+      const socket = connect({ ...fixture().edge.tlsOptions(alice), maxVersion: 'TLSv1.1', minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' });
+      const [err] = (await once(socket, 'error')) as [NodeJS.ErrnoException];
+      socket.destroy();
+      assert.match(`${err.code ?? ''} ${err.message}`, /ERR_SSL|EPROTO|protocol|version/i);
+    });
+
+    it('presents its own certificate to authz and to the upstream', async () => {
+      const res = await fixture().edge.send(alice, { path: RATINGS });
+      assert.equal(res.status, 201);
+      const self = fixture().pki.spiffeId('edge-us-east');
+      assert.deepEqual(fixture().authz.received[0]?.peerUris, [self]);
+      assert.deepEqual(fixture().rating.received[0]?.peerUris, [self]);
+    });
+
+    it('presents a rotated certificate on new connections to clients, authz and the upstream without restarting', async () => {
+      const { edge, authz, rating, pki } = fixture();
+      // A keep-alive agent holds a connection across the rotation, as a busy client would.
+      const agent = new Agent({ keepAlive: true, maxSockets: 1, ...alice });
+      try {
+        assert.equal((await edge.send(alice, { path: '/v1/a', agent })).status, 201);
+        const oldSerial = rating.received.at(-1)?.peerSerial;
+
+        const info = await issueWorkload(pki.layout, pki.spec, 'edge-us-east');
+        const serial = info.serial.toUpperCase().padStart(oldSerial?.length ?? 0, '0');
+        assert.notEqual(serial, oldSerial);
+        // The upstreams close their idle connections, so the next request needs new handshakes.
+        authz.dropIdleConnections();
+        rating.dropIdleConnections();
+        await edge.servesCertificate(serial, alice);
+
+        assert.equal((await edge.send(alice, { path: '/v1/b', agent })).status, 201, 'the old client connection still works');
+        assert.equal(authz.received.at(-1)?.peerSerial, serial, 'authz sees the new edge certificate');
+        assert.equal(rating.received.at(-1)?.peerSerial, serial, 'the upstream sees the new edge certificate');
+      } finally {
+        agent.destroy();
+      }
+    });
+
+    it('ends the suite with no failed certificate verification on either upstream cluster', async () => {
+      assert.deepEqual(await verifyFailures(fixture().edge), { authz: { chain: 0, san: 0 }, rating_api: { chain: 0, san: 0 } });
+    });
   });
-
-  it('presents a rotated certificate on new connections to clients, authz and the upstream without restarting', async () => {
-    const before = serialOf(await handshake(edge.port, alice));
-    // A keep-alive agent holds a connection across the rotation, as a busy client would.
-    const agent = new Agent({ keepAlive: true, maxSockets: 1, ...alice });
-    try {
-      assert.equal((await send(edge.port, alice, { path: '/v1/a', agent })).status, 201);
-      const oldUpstreamSerial = rating.received.at(-1)?.peerSerial;
-
-      const info = await issueWorkload(pki.layout, pki.spec, 'edge-us-east');
-      await edge.config.tls.reload();
-      const after = serialOf(await handshake(edge.port, alice));
-      assert.notEqual(after, before);
-      assert.equal(after, info.serial.toUpperCase().padStart(after.length, '0'));
-
-      assert.equal((await send(edge.port, alice, { path: '/v1/b', agent })).status, 201, 'the old connection still works');
-      const seen = rating.received.at(-1);
-      assert.equal(authz.received.at(-1)?.peerSerial, after, 'authz sees the new edge certificate');
-      assert.equal(seen?.peerSerial, after, 'the upstream sees the new edge certificate');
-      assert.notEqual(seen?.peerSerial, oldUpstreamSerial);
-    } finally {
-      agent.destroy();
-    }
-  });
-});
-
-function handshake(port: number, tls: { cert: string; key: string; ca: string }): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, ...tls, servername: 'localhost' }, () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
-function serialOf(socket: TLSSocket): string {
-  const cert = socket.getPeerX509Certificate();
-  socket.destroy();
-  assert.ok(cert instanceof X509Certificate);
-  return cert.serialNumber;
 }

@@ -4,15 +4,15 @@ import { ALICE, MODERATOR, ratingsPath, ztHeaders, type CallerHeaders } from './
 
 /** The caller comes from the x-zt-* headers only, and the tenant and role rules hold. */
 export function ratingIdentityAndAccess(ctx: SuiteContext): void {
-  const { post, read, assertNothingStored } = ctx;
+  const { post, read, stored, assertNothingStored } = ctx;
 
   describe('caller identity and access', () => {
     it('records the rating under x-zt-subject, whatever the query string says', async () => {
       const res = await ctx.api.as().post(`${ACME_I1}?user=mallory`).set(ztHeaders(rater('carol'))).send({ score: 4 });
       assert.equal(res.status, 201);
       assert.equal(written(res).user, 'carol');
-      assert.equal(await ctx.api.store.get({ tenant: 'acme', item: 'i1' }, 'mallory'), undefined);
-      assert.deepEqual(await ctx.api.store.get({ tenant: 'acme', item: 'i1' }, 'carol'), { score: 4 });
+      assert.equal(await stored('mallory'), undefined);
+      assert.deepEqual(await stored('carol'), { score: 4 });
     });
 
     it('ignores an x-forwarded-client-cert naming someone else: the user is x-zt-subject', async () => {
@@ -20,11 +20,12 @@ export function ratingIdentityAndAccess(ctx: SuiteContext): void {
         .as()
         .post(ACME_I1)
         .set(ztHeaders(ALICE))
-        .set('x-forwarded-client-cert', 'By=spiffe://zt.local/us-east/edge/envoy;URI=spiffe://zt.local/eu-central/client/bob')
+        .set('x-forwarded-client-cert', `By=${ctx.harness.pki().spiffeId('edge-us-east')};URI=${ctx.harness.pki().spiffeId('client-bob')}`)
         .send({ score: 2 });
       assert.equal(res.status, 201);
       assert.equal(written(res).user, 'alice');
-      assert.equal(await ctx.api.store.get({ tenant: 'acme', item: 'i1' }, 'bob'), undefined);
+      assert.equal(await stored('bob'), undefined);
+      assert.deepEqual(await stored('alice'), { score: 2 });
     });
 
     it('treats the same edge with different x-zt-subject headers as different users', async () => {

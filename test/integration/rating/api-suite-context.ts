@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Response } from 'supertest';
+import type { ItemKey, StoredRating } from '../../../src/rating/rating-store.js';
 import type { TestPki } from '../../helpers/given-pki.js';
 import { ALICE, ratingsPath, ztHeaders, type CallerHeaders, type RunningApi } from './rating-harness.js';
 import { aggregateBody, bodyOf, errorBody, writeBody, type ErrorBody } from './response-shapes.js';
@@ -14,6 +15,8 @@ export interface ApiSuiteHarness {
   open(): Promise<RunningApi>;
   /** How many records the backend holds (items in memory, keys in Redis): 0 means nothing stored. */
   storedRecords(api: RunningApi): Promise<number>;
+  /** One user's rating as the backend holds it (the API never returns one), or undefined. */
+  storedRating(api: RunningApi, key: ItemKey, user: string): Promise<StoredRating | undefined>;
 }
 
 export interface SuiteContext {
@@ -23,6 +26,8 @@ export interface SuiteContext {
   readonly post: (path: string, caller: CallerHeaders, body: unknown) => Promise<Response>;
   readonly read: (path: string, caller?: CallerHeaders) => Promise<Response>;
   readonly del: (path: string, caller: CallerHeaders) => Promise<Response>;
+  /** One user's rating of acme/<item> as the backend holds it. */
+  readonly stored: (user: string, item?: string) => Promise<StoredRating | undefined>;
   /** Nothing in the backend, an empty aggregate for acme/i1, and no rating_written log line. */
   readonly assertNothingStored: () => Promise<void>;
 }
@@ -33,7 +38,8 @@ export const rater = (subject: string): CallerHeaders => ({ ...ALICE, subject })
 /** Asserts an error response of the given status and reason code, and returns its body. */
 export function assertError(res: Response, status: number, code: string): ErrorBody {
   assert.equal(res.status, status, `status of ${res.text}`);
-  assert.match(res.headers['content-type'] ?? '', /^application\/json/);
+  // Every error body is rendered by sendError, with exactly this type (success bodies keep Express's).
+  assert.equal(res.headers['content-type'], 'application/json');
   const body = bodyOf(errorBody, res);
   assert.equal(body.error, code);
   assert.notEqual(body.request_id, '');
@@ -68,6 +74,7 @@ export function suiteContext(harness: () => ApiSuiteHarness): SuiteContext {
     post: (path, caller, body) => now().api.as().post(path).set(ztHeaders(caller)).send(body as object),
     read: (path, caller = ALICE) => now().api.as().get(path).set(ztHeaders(caller)),
     del: (path, caller) => now().api.as().delete(path).set(ztHeaders(caller)),
+    stored: (user, item = 'i1') => now().harness.storedRating(now().api, { tenant: 'acme', item }, user),
     assertNothingStored: async () => {
       const { api, harness: h } = now();
       assert.equal(await h.storedRecords(api), 0, 'the store holds nothing');

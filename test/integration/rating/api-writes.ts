@@ -4,12 +4,13 @@ import { ADMIN, ALICE, MODERATOR, ratingsPath, ztHeaders } from './rating-harnes
 
 /** Creates, replaces, reads, deletes, concurrency and the logs of writes. */
 export function ratingWritesAndReads(ctx: SuiteContext): void {
-  const { post, read, del } = ctx;
+  const { post, read, del, stored } = ctx;
 
   describe('writes and reads', () => {
     it('creates the caller\'s rating with 201 and returns it with the aggregate', async () => {
       const res = await post(ACME_I1, ALICE, { score: 4, comment: 'solid' });
       assert.equal(res.status, 201);
+      assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
       assert.deepEqual(res.body, {
         item: 'i1',
         user: 'alice',
@@ -18,7 +19,7 @@ export function ratingWritesAndReads(ctx: SuiteContext): void {
         created: true,
         aggregate: { count: 1, average: 4, histogram: { '1': 0, '2': 0, '3': 0, '4': 1, '5': 0 } },
       });
-      assert.deepEqual(await ctx.api.store.get({ tenant: 'acme', item: 'i1' }, 'alice'), { score: 4, comment: 'solid' });
+      assert.deepEqual(await stored('alice'), { score: 4, comment: 'solid' });
     });
 
     it('replaces the caller\'s rating with 200 and moves the aggregate from the old score to the new', async () => {
@@ -30,7 +31,7 @@ export function ratingWritesAndReads(ctx: SuiteContext): void {
       assert.equal(body.created, false);
       assert.equal(body.comment, undefined, 'a replacement without a comment drops the old one');
       assert.deepEqual(body.aggregate, { count: 2, average: 5, histogram: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 2 } });
-      assert.deepEqual(await ctx.api.store.get({ tenant: 'acme', item: 'i1' }, 'alice'), { score: 5 });
+      assert.deepEqual(await stored('alice'), { score: 5 });
     });
 
     it('returns the exact count, full-precision average and histogram of an item', async () => {
@@ -74,7 +75,7 @@ export function ratingWritesAndReads(ctx: SuiteContext): void {
       assert.equal(res.status, 204);
       assert.equal(res.text, '');
       assert.deepEqual((await read(ACME_I1)).body, { item: 'i1', count: 1, average: 4, histogram: { '1': 0, '2': 0, '3': 0, '4': 1, '5': 0 } });
-      assert.equal(await ctx.api.store.get({ tenant: 'acme', item: 'i1' }, 'alice'), undefined);
+      assert.equal(await stored('alice'), undefined);
     });
 
     it('leaves nothing stored once the last rating of an item is deleted', async () => {
@@ -140,9 +141,9 @@ export function ratingWritesAndReads(ctx: SuiteContext): void {
       assert.equal(results.filter((r) => r.status === 201).length, 1);
       assert.equal(results.filter((r) => r.status === 200).length, 19);
       const agg = await ctx.api.store.aggregate({ tenant: 'acme', item: 'i1' });
-      const stored = await ctx.api.store.get({ tenant: 'acme', item: 'i1' }, 'alice');
+      const survivor = await stored('alice');
       assert.equal(agg.count, 1);
-      assert.equal(agg.sum, stored?.score, 'the aggregate holds exactly the surviving rating');
+      assert.equal(agg.sum, survivor?.score, 'the aggregate holds exactly the surviving rating');
     });
   });
 

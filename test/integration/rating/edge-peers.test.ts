@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
-import { MemoryRatingStore } from '../../../src/rating/rating-store-memory.js';
+import { promisify } from 'node:util';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
 import { ALICE, ratingsPath, startApi, ztHeaders, type Pem, type RunningApi } from './rating-harness.js';
 import { rawRequest } from './raw-request.js';
+import { RecordingStore } from './recording-store.js';
 import { bodyOf, errorBody } from './response-shapes.js';
 
 describe('rating API peers: only edges may call', () => {
@@ -20,14 +24,14 @@ describe('rating API peers: only edges may call', () => {
     await Promise.all([pki.cleanup(), foreign.cleanup()]);
   });
   beforeEach(async () => {
-    api = await startApi(pki, new MemoryRatingStore());
+    api = await startApi(pki, new RecordingStore());
   });
   afterEach(async () => {
     await api.close();
   });
 
-  function stored(): number {
-    return (api.store as MemoryRatingStore).itemCount;
+  function stored(): Promise<number> {
+    return (api.store as RecordingStore).itemsStored();
   }
 
   for (const edge of ['edge-us-east', 'edge-eu-central']) {
@@ -42,7 +46,7 @@ describe('rating API peers: only edges may call', () => {
       const res = await api.as(workload).post(path).set(ztHeaders(ALICE)).send({ score: 5 });
       assert.equal(res.status, 403);
       assert.equal(bodyOf(errorBody, res).error, 'untrusted_peer');
-      assert.equal(stored(), 0);
+      assert.equal(await stored(), 0);
     });
   }
 
@@ -73,7 +77,32 @@ describe('rating API peers: only edges may call', () => {
       assert.ok(['ECONNRESET', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'].includes(err.code ?? ''), `${err.code}: ${err.message}`);
       return true;
     });
-    assert.equal(stored(), 0);
+    assert.equal(await stored(), 0);
+  });
+
+  /** A leaf for edge-us-east's SPIFFE ID from the real intermediate, with `eku` as its extended key usage line (none when empty). */
+  async function edgeLeaf(name: string, eku: string): Promise<Pem> {
+    const base = join(pki.dir, name);
+    const run = promisify(execFile);
+    await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${name}`]);
+    await writeFile(`${base}.ext`, `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n${eku}subjectAltName=URI:${pki.spiffeId('edge-us-east')},DNS:localhost\n`);
+    await run('openssl', ['x509', '-req', '-in', `${base}.csr`, '-CA', pki.layout.intermediateCert, '-CAkey', pki.layout.intermediateKey, '-CAcreateserial', '-days', '1', '-out', `${base}.crt`, '-extfile', `${base}.ext`]);
+    const cert = (await readFile(`${base}.crt`, 'utf8')) + (await readFile(pki.layout.intermediateCert, 'utf8'));
+    return { ca: (await pki.tls('edge-us-east')).ca, cert, key: await readFile(`${base}.key`, 'utf8') };
+  }
+
+  const write = { method: 'POST', path, headers: { ...ztHeaders(ALICE), 'content-type': 'application/json' }, body: '{"score":5}' };
+
+  it('fails the TLS handshake of an edge certificate whose extended key usage leaves out clientAuth', async () => {
+    await assert.rejects(rawRequest(api.port, await edgeLeaf('server-auth-only', 'extendedKeyUsage=serverAuth\n'), write), (err: NodeJS.ErrnoException) => err.code === 'ECONNRESET');
+    assert.equal(await stored(), 0);
+  });
+
+  it('drops the connection of an edge certificate without any extended key usage, and logs why', async () => {
+    await assert.rejects(rawRequest(api.port, await edgeLeaf('no-eku', ''), write), (err: NodeJS.ErrnoException) => err.code === 'ECONNRESET');
+    assert.equal(await stored(), 0);
+    const [refused] = api.logs.withMsg('connection_refused');
+    assert.match(String(refused?.reason), /no clientAuth EKU/);
   });
 
   it('negotiates TLS 1.2 or later and presents the rating-api identity', async () => {
@@ -84,7 +113,27 @@ describe('rating API peers: only edges may call', () => {
     });
     try {
       assert.match(socket.getProtocol() ?? '', /^TLSv1\.[23]$/);
-      assert.match(socket.getPeerCertificate().subjectaltname ?? '', /URI:spiffe:\/\/zt\.local\/global\/svc\/rating-api/);
+      assert.ok((socket.getPeerCertificate().subjectaltname ?? '').split(', ').includes(`URI:${pki.spiffeId('rating-api')}`));
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it('refuses a renegotiation, so a connection\'s peer identity never changes', async () => {
+    const pem = await pki.tls('edge-us-east');
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: api.port, servername: 'rating-api', ...pem, maxVersion: 'TLSv1.2' }, () => resolve(s));
+      s.once('error', reject);
+    });
+    try {
+      const outcome = await new Promise<Error | null>((resolve) => {
+        socket.once('error', resolve);
+        socket.once('close', () => resolve(new Error('closed')));
+        socket.renegotiate({}, (err) => resolve(err ?? null));
+        // The renegotiation handshake goes out with the next record.
+        socket.write('GET /healthz HTTP/1.1\r\nhost: rating-api\r\n\r\n');
+      });
+      assert.ok(outcome instanceof Error, 'the server did not go through with a renegotiation');
     } finally {
       socket.destroy();
     }
@@ -106,12 +155,12 @@ describe('rating API peers: only edges may call', () => {
   });
 
   it('answers an edge of another trust domain with 403 untrusted_peer', async () => {
-    const elsewhere = await startApi(pki, new MemoryRatingStore(), 'other.local');
+    const elsewhere = await startApi(pki, new RecordingStore(), { ZT_TRUST_DOMAIN: 'other.local' });
     try {
       const res = await elsewhere.as('edge-us-east').post(path).set(ztHeaders(ALICE)).send({ score: 5 });
       assert.equal(res.status, 403);
       assert.equal(bodyOf(errorBody, res).error, 'untrusted_peer');
-      assert.equal((elsewhere.store as MemoryRatingStore).itemCount, 0);
+      assert.equal(await (elsewhere.store as RecordingStore).itemsStored(), 0);
     } finally {
       await elsewhere.close();
     }

@@ -63,6 +63,7 @@ describe('rating main process', () => {
     const listening = await waitForLine(started, 'rating_listening');
     assert.equal(listening.store, 'memory');
     assert.equal(listening.service, 'rating');
+    assert.match(String(listening.serial), /^[0-9a-f]+$/);
     const port = Number(listening.port);
     const adminPort = Number(listening.admin_port);
 
@@ -88,7 +89,23 @@ describe('rating main process', () => {
     const started = run({ ZT_PKI_DIR: pki.dir, RATING_LISTEN: 'nowhere' });
     children.push(started.child);
     assert.equal(await exitCode(started.child), 1);
-    assert.match(started.stderr(), /^rating: RATING_LISTEN: "nowhere" is not host:port/);
+    assert.match(started.stderr(), /^rating: RATING_LISTEN: not host:port .*\(got "nowhere"\)\n$/);
+  });
+
+  it('exits 1 naming REDIS_URL, and never printing its password, when it is not a Redis URL', async () => {
+    const started = run({ ZT_PKI_DIR: pki.dir, REDIS_URL: 'http://:s3cret@redis:6379', RATING_LISTEN: '127.0.0.1:0', RATING_ADMIN_LISTEN: '127.0.0.1:0' });
+    children.push(started.child);
+    assert.equal(await exitCode(started.child), 1);
+    assert.match(started.stderr(), /^rating: REDIS_URL: /);
+    assert.doesNotMatch(started.stderr(), /s3cret/);
+    assert.doesNotMatch(JSON.stringify(started.lines), /s3cret/);
+  });
+
+  it('exits 1 naming ZT_TRUST_DOMAIN when it is not a trust domain', async () => {
+    const started = run({ ZT_PKI_DIR: pki.dir, ZT_TRUST_DOMAIN: 'Evil Domain/x', RATING_LISTEN: '127.0.0.1:0', RATING_ADMIN_LISTEN: '127.0.0.1:0' });
+    children.push(started.child);
+    assert.equal(await exitCode(started.child), 1);
+    assert.match(started.stderr(), /^rating: ZT_TRUST_DOMAIN: not a DNS-like trust domain .*\(got "Evil Domain\/x"\)\n$/);
   });
 
   it('exits 1 naming the missing certificate when the PKI has no rating-api workload', async () => {

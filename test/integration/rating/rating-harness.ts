@@ -1,17 +1,19 @@
 /**
- * Runs the rating app over real mTLS for a test: an HTTPS server on 127.0.0.1 port 0 with the test
- * PKI's rating-api certificate, and requests made with the certificate of whichever workload a
- * test speaks as (an edge, a client, another service).
+ * Runs the rating API for a test as main.ts runs it (startService: loadConfig, createDeps,
+ * buildApp, listen) on 127.0.0.1 port 0 with the test PKI, and makes requests with the certificate
+ * of whichever workload a test speaks as (an edge, a client, another service).
  */
-import { Agent, type Server } from 'node:https';
+import { Agent } from 'node:https';
 import { Writable } from 'node:stream';
 import request from 'supertest';
 import { buildApp } from '../../../src/rating/app.js';
+import { loadConfig, type RatingConfig } from '../../../src/rating/config.js';
+import { createDeps, type RatingDeps } from '../../../src/rating/create-deps.js';
 import type { RatingStore } from '../../../src/rating/rating-store.js';
-import { createMtlsServer } from '../../../src/rating/server.js';
-import { closeServer, listen } from '../../../src/shared/listen.js';
-import { createLogger } from '../../../src/shared/logger.js';
-import type { TestPki } from '../../helpers/given-pki.js';
+import { createLogger, type Logger } from '../../../src/shared/logger.js';
+import { startService, type ServiceDefinition } from '../../../src/shared/service.js';
+import { loadTopology } from '../../../src/shared/topology.js';
+import { WORKLOADS_YAML, type TestPki } from '../../helpers/given-pki.js';
 
 export type Pem = { cert: string; key: string; ca: string };
 
@@ -56,18 +58,46 @@ export function ztHeaders(caller: CallerHeaders): Record<string, string> {
   return h;
 }
 
+/** The committed topology, where the tests' SPIFFE IDs come from. */
+export const TOPOLOGY = loadTopology(WORKLOADS_YAML);
+const clientId = (region: string, name: string): string => `spiffe://${TOPOLOGY.trustDomain}/${region}/client/${name}`;
+
 /** Demo callers, as authz describes them. */
-export const ALICE: CallerHeaders = { subject: 'alice', tenant: 'acme', roles: 'rater', client: 'spiffe://zt.local/us-east/client/alice' };
-export const MODERATOR: CallerHeaders = { subject: 'mod', tenant: 'acme', roles: 'viewer,moderator', client: 'spiffe://zt.local/us-east/client/mod' };
-export const ADMIN: CallerHeaders = { subject: 'ops', tenant: '', roles: 'platform_admin', client: 'spiffe://zt.local/eu-central/client/ops' };
+export const ALICE: CallerHeaders = { subject: 'alice', tenant: 'acme', roles: 'rater', client: TOPOLOGY.workloads.get('client-alice')?.spiffeId ?? '' };
+export const MODERATOR: CallerHeaders = { subject: 'mod', tenant: 'acme', roles: 'viewer,moderator', client: clientId('us-east', 'mod') };
+export const ADMIN: CallerHeaders = { subject: 'ops', tenant: '', roles: 'platform_admin', client: clientId('eu-central', 'ops') };
+
+/** The environment of a rating API on free loopback ports over a test PKI, plus `extra`. */
+export function ratingEnv(pki: TestPki, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ZT_PKI_DIR: pki.dir, ZT_PKI_CONFIG: pki.configFile, RATING_LISTEN: '127.0.0.1:0', RATING_ADMIN_LISTEN: '127.0.0.1:0', ...extra };
+}
+
+/**
+ * The service as main.ts defines it, with the test's logger and, when given, its store; `opened`
+ * hears of the deps once they are open.
+ */
+export function ratingService(logger: Logger, options: { store?: RatingStore; opened?: (deps: RatingDeps) => void } = {}): ServiceDefinition<RatingConfig, RatingDeps> {
+  return {
+    name: 'rating',
+    loadConfig,
+    async createDeps(config) {
+      const deps = await createDeps(config, { logger, ...(options.store ? { store: options.store } : {}) });
+      options.opened?.(deps);
+      return deps;
+    },
+    buildApp,
+  };
+}
 
 /** A running app with its store, its logs and a way to speak to it as a given workload. */
 export interface RunningApi {
   readonly port: number;
+  readonly adminPort: number;
   readonly store: RatingStore;
   readonly logs: CapturedLogs;
   /** A supertest client that presents `workload`'s certificate (default `edge-us-east`). */
   as(workload?: string): WorkloadClient;
+  /** Stops the service as a signal would: listeners, certificate watch, store. */
   close(): Promise<void>;
 }
 
@@ -81,19 +111,21 @@ export interface WorkloadClient {
   head(path: string): request.Test;
 }
 
-/** Starts `buildApp` over mTLS on a free port with the given store. */
-export async function startApi(pki: TestPki, store: RatingStore, trustDomain = 'zt.local'): Promise<RunningApi> {
+/** Starts the service over the test PKI with the given store; `env` adds or overrides settings. */
+export async function startApi(pki: TestPki, store: RatingStore, env: NodeJS.ProcessEnv = {}): Promise<RunningApi> {
   const logs = captureLogs();
   const logger = createLogger('rating', { level: 'debug', destination: logs.destination });
-  const server: Server = createMtlsServer(buildApp({ trustDomain }, { store, logger }), { ...(await pki.tls('rating-api')), serial: '' });
-  const port = await listen(server, { host: '127.0.0.1', port: 0 });
-  const base = `https://127.0.0.1:${port}`;
+  const running = await startService(ratingService(logger, { store }), ratingEnv(pki, env));
+  const port = running.ports.port ?? 0;
+  // By name: leaves carry DNS SANs only, no IP SAN (README, "The PKI").
+  const base = `https://localhost:${port}`;
   const agents: Agent[] = [];
   const clients = new Map<string, WorkloadClient>();
   const pems = new Map<string, Pem>();
   for (const w of ['edge-us-east', 'edge-eu-central', 'client-alice', 'client-bob', 'authz', 'rating-api']) pems.set(w, await pki.tls(w));
   return {
     port,
+    adminPort: running.ports.admin_port ?? 0,
     store,
     logs,
     as(workload = 'edge-us-east') {
@@ -119,7 +151,7 @@ export async function startApi(pki: TestPki, store: RatingStore, trustDomain = '
     },
     async close() {
       for (const a of agents) a.destroy();
-      await closeServer(server);
+      await running.stop();
     },
   };
 }

@@ -2,45 +2,39 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { RedisRatingStore } from '../../../src/rating/rating-store-redis.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
-import { givenRedis, type GivenRedis } from '../../helpers/given-redis.js';
+import { useRedis } from '../../helpers/given-redis.js';
 import { bodyOf, errorBody, writeBody } from './response-shapes.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { behavesLikeTheRatingApi } from './rating-api-suite.js';
 import { ALICE, ratingsPath, startApi, ztHeaders, type RunningApi } from './rating-harness.js';
+import { storedRatingIn } from './stored-in-redis.js';
 
 describe('rating API over mTLS with the Redis store', () => {
+  const redis = useRedis();
   let pki: TestPki;
-  let redis: GivenRedis;
   let admin: Redis;
 
   before(async () => {
-    [pki, redis] = await Promise.all([givenPki(), givenRedis()]);
-    admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    pki = await givenPki();
+    admin = new Redis(redis().url, { maxRetriesPerRequest: 1 });
   });
   after(async () => {
     admin.disconnect();
-    await redis.stop();
     await pki.cleanup();
   });
-  beforeEach(() => redis.flush());
 
+  /** The API over a connected Redis store; closing the API closes the store. */
   async function openRedisApi(): Promise<RunningApi> {
-    const store = new RedisRatingStore({ url: redis.url });
+    const store = new RedisRatingStore({ url: new URL(redis().url) });
     await waitFor('the store to connect', () => (store.isReady() ? true : undefined));
-    const api = await startApi(pki, store);
-    return {
-      ...api,
-      async close() {
-        await api.close();
-        await store.close();
-      },
-    };
+    return startApi(pki, store);
   }
 
   behavesLikeTheRatingApi(() => ({
     pki: () => pki,
     open: openRedisApi,
     storedRecords: () => admin.dbsize(),
+    storedRating: (_api, key, user) => storedRatingIn(admin, key, user),
   }));
 
   describe('when Redis fails', () => {
@@ -53,7 +47,7 @@ describe('rating API over mTLS with the Redis store', () => {
     it('answers 503 unavailable without library text while Redis is down, and works again once it is back', async () => {
       api = await openRedisApi();
       const path = ratingsPath('acme', 'i1');
-      await redis.kill();
+      await redis().kill();
       await waitFor('the store to notice', () => (api?.store.isReady() ? undefined : true));
       const write = await api.as().post(path).set(ztHeaders(ALICE)).send({ score: 5 });
       assert.equal(write.status, 503);
@@ -66,7 +60,7 @@ describe('rating API over mTLS with the Redis store', () => {
       assert.equal(logged.length, 2);
       assert.equal(logged[0]?.code, 'unavailable');
 
-      await redis.restart();
+      await redis().restart();
       await waitFor('the store to reconnect', () => (api?.store.isReady() ? true : undefined));
       const again = await api.as().post(path).set(ztHeaders(ALICE)).send({ score: 5 });
       assert.equal(again.status, 201);

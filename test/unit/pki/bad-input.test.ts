@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
 import { runScript, type ScriptResult } from '../../helpers/run-script.js';
 import { snapshot } from '../../helpers/snapshot.js';
+import { parse, stringify } from 'yaml';
 
 const run = promisify(execFile);
 
@@ -37,13 +38,13 @@ describe('PKI commands on bad input', function () {
   async function assertStillValid(skip: readonly string[] = []): Promise<void> {
     for (const name of pki.spec.workloads.keys()) {
       if (skip.includes(name)) continue;
-      const { stdout } = await run('openssl', ['verify', '-CAfile', pki.layout.bundle, '-untrusted', pki.layout.intermediateCert, pki.layout.certFile(name)]);
+      const { stdout } = await run('openssl', ['verify', '-CAfile', pki.layout.bundle, '-untrusted', pki.layout.intermediateCert, pki.file(name, 'cert.pem')]);
       assert.match(stdout, /OK/);
     }
   }
 
   it('names a truncated cert.pem, exits 1 and leaves every certificate in place', async function () {
-    const file = await realpath(pki.layout.certFile('authz'));
+    const file = await realpath(pki.file('authz', 'cert.pem'));
     const pem = await readFile(file, 'utf8');
     await writeFile(file, pem.slice(0, 300));
     const result = await expectFailureLeavingTree(() => runScript('rotate-certs', [], env), new RegExp(`${file}.*(truncated or corrupted)`));
@@ -54,7 +55,7 @@ describe('PKI commands on bad input', function () {
   });
 
   it('names a corrupted cert.pem in pki status and exits 1', async function () {
-    const file = await realpath(pki.layout.certFile('rating-api'));
+    const file = await realpath(pki.file('rating-api', 'cert.pem'));
     const pem = await readFile(file, 'utf8');
     // Overwrite one whole base64 line inside the leaf: it still parses as PEM, the DER does not.
     const lines = pem.split('\n');
@@ -65,8 +66,8 @@ describe('PKI commands on bad input', function () {
   });
 
   it('names a key that does not match its certificate and leaves both alone', async function () {
-    const keyFile = await realpath(pki.layout.keyFile('authz'));
-    const other = await readFile(await realpath(pki.layout.keyFile('rating-api')), 'utf8');
+    const keyFile = await realpath(pki.file('authz', 'key.pem'));
+    const other = await readFile(await realpath(pki.file('rating-api', 'key.pem')), 'utf8');
     await writeFile(keyFile, other);
     await expectFailureLeavingTree(() => runScript('rotate-certs', [], env), new RegExp(`${keyFile} does not match the certificate`));
     await assertStillValid();
@@ -103,6 +104,20 @@ describe('PKI commands on bad input', function () {
     await writeFile(pki.configFile, text.replace(/(client-alice:\n)/, '$1    ttl: 4m\n'));
     await expectFailureLeavingTree(() => runScript('pki', ['issue', 'client-alice'], env), /workloads\.client-alice\.ttl is 4m; a leaf TTL must be at least 5m/);
     await expectFailureLeavingTree(() => runScript('rotate-certs', ['--force'], env), /workloads\.client-alice\.ttl is 4m/);
+    await assertStillValid();
+  });
+
+  it('refuses an IP SAN or an IP name constraint in workloads.yaml, saying why, and changes nothing', async function () {
+    const text = await readFile(pki.configFile, 'utf8');
+    const withIp = parse(text) as { ca: Record<string, unknown>; workloads: Record<string, Record<string, unknown>> };
+    withIp.workloads.authz = { ...withIp.workloads.authz, ip: ['127.0.0.1'] };
+    await writeFile(pki.configFile, stringify(withIp));
+    await expectFailureLeavingTree(() => runScript('rotate-certs', ['--force'], env), /workloads\.authz\.ip: IP SANs are not issued: Envoy \(BoringSSL\) cannot check IP name constraints/);
+    const withIpConstraint = parse(text) as { ca: Record<string, unknown> };
+    withIpConstraint.ca.permitted_ip = ['127.0.0.0/8'];
+    await writeFile(pki.configFile, stringify(withIpConstraint));
+    await expectFailureLeavingTree(() => runScript('pki', ['issue', 'authz'], env), /ca\.permitted_ip: IP SANs are not issued/);
+    await writeFile(pki.configFile, text);
     await assertStillValid();
   });
 

@@ -3,10 +3,11 @@ import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { readWorkloadMaterial } from '../../../src/pki/cert-files.js';
+import { readWorkloadMaterial } from '../../../src/shared/pki/workload-material.js';
 import { PkiLockedError, withPkiLock } from '../../../src/pki/lock.js';
 import { rotate, type RotateSummary } from '../../../src/pki/rotate.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
+import { rogueLeaf } from '../../helpers/rogue-leaf.js';
 import { REPO_ROOT, runScript } from '../../helpers/run-script.js';
 import { snapshot } from '../../helpers/snapshot.js';
 
@@ -72,6 +73,35 @@ describe('certificate rotation', function () {
       assert.ok(m.leaf.verify(renewed.publicKey), `${w} is not signed by the new intermediate`);
       assert.equal(m.chain[1]?.serialNumber, renewed.serialNumber, `${w} chain does not carry the new intermediate`);
     }
+  });
+
+  it('renews the intermediate when workloads.yaml changes its name constraints, and every leaf with it', async function () {
+    const before = new X509Certificate(await readFile(pki.layout.intermediateCert));
+    const spec = { ...pki.spec, permittedDns: [...pki.spec.permittedDns, 'redis'] };
+    const summary = await rotate(pki.layout, spec);
+    assert.equal(summary.ok, true);
+    assert.deepEqual([summary.intermediate.action, summary.intermediate.reason], ['renewed', 'spec_changed']);
+    const after = new X509Certificate(await readFile(pki.layout.intermediateCert));
+    assert.notEqual(after.serialNumber, before.serialNumber);
+    for (const w of pki.spec.workloads.keys()) assert.equal(leafResult(summary, w).reason, 'intermediate_changed', w);
+    assert.equal((await rotate(pki.layout, spec)).intermediate.action, 'kept', 'the same declaration renews nothing twice');
+  });
+
+  it('reissues a leaf that carries an IP SAN (written before IP SANs were dropped) as spec_changed', async function () {
+    const { swapSymlink, writeVersionDir } = await import('../../../src/pki/atomic-fs.js');
+    const chain = await rogueLeaf(pki, 'legacy-authz', `URI:${pki.spiffeId('authz')}, DNS:authz, DNS:localhost, IP:127.0.0.1`);
+    const dir = pki.layout.workloadDir('authz');
+    await writeVersionDir(dir, 'legacy', [
+      { name: 'cert.pem', data: await readFile(chain, 'utf8'), mode: 0o644 },
+      { name: 'key.pem', data: await readFile(chain.replace(/\.chain\.pem$/, '.key'), 'utf8'), mode: 0o600 },
+      { name: 'ca.pem', data: await readFile(pki.layout.bundle, 'utf8'), mode: 0o644 },
+    ]);
+    await swapSymlink(join(dir, 'current'), 'legacy');
+    assert.deepEqual((await materialOf(pki, 'authz')).info.ip, ['127.0.0.1']);
+    const summary = await rotate(pki.layout, pki.spec);
+    assert.deepEqual([leafResult(summary, 'authz').action, leafResult(summary, 'authz').reason], ['renewed', 'spec_changed']);
+    assert.deepEqual((await materialOf(pki, 'authz')).info.ip, []);
+    assert.equal(leafResult(summary, 'rating-api').action, 'kept');
   });
 
   it('changes nothing on a dry run, and reports what is due', async function () {

@@ -7,7 +7,7 @@ import { ConfigError } from '../../../src/shared/errors.js';
 import { loadPolicyEngine } from '../../../src/authz/policy/load-policy-engine.js';
 import { PolicyOutputError, decisionFromResultSet, type PolicyDecision } from '../../../src/authz/policy/policy-engine.js';
 import { WasmPolicyEngine } from '../../../src/authz/policy/wasm-policy-engine.js';
-import { aliceInput, dataPath, givenBuiltPolicy, wasmPath } from './given-policy.js';
+import { aliceInput, dataPath, givenBuiltPolicy, wasmPath } from '../../helpers/given-policy.js';
 
 const POLICY_ERROR: PolicyDecision = { allow: false, status: 403, reason: 'policy_error', limits: [], upstream_headers: {} };
 
@@ -174,6 +174,8 @@ describe('loading the policy engine', () => {
         ['a deny that charges buckets', [{ result: { ...deny, limits: allow.limits } }]],
         ['a deny with headers', [{ result: { ...deny, upstream_headers: allow.upstream_headers } }]],
         ['a deny with status 200', [{ result: { ...deny, status: 200 } }]],
+        ['a deny whose status is not its reason\'s (reasons.ts)', [{ result: { ...deny, status: 401 } }]],
+        ['a missing_token deny that is not a 401', [{ result: { ...deny, reason: 'missing_token' } }]],
         ['a deny with reason allowed', [{ result: { ...deny, reason: 'allowed' } }]],
         ['a bucket with zero capacity', [{ result: { ...allow, limits: [{ ...allow.limits[0], capacity: 0 }] } }]],
       ];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { loadPolicyEngine } from '../../../src/authz/policy/load-policy-engine.js';
 import type { PolicyDecision, PolicyEngine, PolicyInput } from '../../../src/authz/policy/policy-engine.js';
-import { aliceCalls, aliceInput, claims, client, dataPath, edge, givenBuiltPolicy, request, wasmPath } from './given-policy.js';
+import { aliceCalls, aliceInput, claims, client, dataPath, edge, givenBuiltPolicy, request, wasmPath } from '../../helpers/given-policy.js';
 
 // Every rule of the policy, through the real compiled wasm and the shipped policies/data.json.
 describe('the shipped policy evaluated by the wasm engine', () => {

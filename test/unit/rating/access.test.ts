@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
-import { checkRole, checkTenant, type Action } from '../../../src/rating/access.js';
+import { checkRole, checkTenant } from '../../../src/rating/access.js';
 import type { Caller } from '../../../src/rating/caller.js';
 import { AppError } from '../../../src/shared/errors.js';
+
+type Action = Parameters<typeof checkRole>[1];
 
 function caller(roles: string[], subject = 'alice', tenant = 'acme'): Caller {
   return { subject, tenant, roles, client: undefined };

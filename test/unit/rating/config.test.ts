@@ -1,34 +1,63 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadRatingConfig, parseRatingSettings } from '../../../src/rating/config.js';
+import { join, resolve } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { loadConfig } from '../../../src/rating/config.js';
 import { ConfigError } from '../../../src/shared/errors.js';
+import { loadTopology } from '../../../src/shared/topology.js';
+import { WORKLOADS_YAML } from '../../helpers/given-pki.js';
 
-function rejectsNaming(env: NodeJS.ProcessEnv, pattern: RegExp): void {
+function rejectsNaming(env: NodeJS.ProcessEnv, pattern: RegExp): ConfigError {
+  let thrown: unknown;
   assert.throws(
-    () => parseRatingSettings(env),
-    (err: unknown) => err instanceof ConfigError && pattern.test(err.message),
+    () => loadConfig(env),
+    (err: unknown) => {
+      thrown = err;
+      return err instanceof ConfigError && err.code === 'bad_setting' && pattern.test(err.message);
+    },
   );
+  return thrown as ConfigError;
 }
 
 describe('rating config', () => {
-  it('takes every default from the settings table', () => {
-    const s = parseRatingSettings({});
-    assert.deepEqual(s, {
-      pkiDir: 'pki/out',
-      trustDomain: 'zt.local',
+  const topology = loadTopology(WORKLOADS_YAML);
+  const ports = topology.workloads.get('rating-api')?.ports;
+  let dir: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'zt-rating-config-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A copy of the committed topology with `patch` applied to its top level. */
+  async function topologyWith(name: string, patch: (doc: Record<string, unknown>) => void): Promise<string> {
+    const doc = parse(await readFile(WORKLOADS_YAML, 'utf8')) as Record<string, unknown>;
+    patch(doc);
+    const file = join(dir, name);
+    await writeFile(file, stringify(doc));
+    return file;
+  }
+
+  it('takes every default from the settings rows and the rating-api ports from the topology', () => {
+    assert.ok(ports, 'workloads.yaml gives rating-api its ports');
+    const config = loadConfig({});
+    assert.deepEqual(config, {
+      pkiDir: resolve('pki/out'),
+      trustDomain: topology.trustDomain,
       workload: 'rating-api',
-      listen: { host: '127.0.0.1', port: 7443 },
-      adminListen: { host: '127.0.0.1', port: 9091 },
+      listen: { host: '127.0.0.1', port: ports.listen },
+      adminListen: { host: '127.0.0.1', port: ports.admin },
       redisUrl: undefined,
       logLevel: 'info',
     });
-    assert.ok(Object.isFrozen(s));
+    assert.ok(Object.isFrozen(config));
   });
 
   it('reads each setting from the environment', () => {
-    const s = parseRatingSettings({
+    const config = loadConfig({
       ZT_PKI_DIR: '/pki',
       ZT_TRUST_DOMAIN: 'example.org',
       ZT_WORKLOAD: 'rating-api-2',
@@ -37,29 +66,60 @@ describe('rating config', () => {
       REDIS_URL: 'redis://redis:6379/2',
       LOG_LEVEL: 'debug',
     });
-    assert.equal(s.pkiDir, '/pki');
-    assert.equal(s.trustDomain, 'example.org');
-    assert.equal(s.workload, 'rating-api-2');
-    assert.deepEqual(s.listen, { host: '0.0.0.0', port: 7443 });
-    assert.deepEqual(s.adminListen, { host: '::1', port: 0 });
-    assert.equal(s.redisUrl, 'redis://redis:6379/2');
-    assert.equal(s.logLevel, 'debug');
+    assert.equal(config.pkiDir, '/pki');
+    assert.equal(config.trustDomain, 'example.org');
+    assert.equal(config.workload, 'rating-api-2');
+    assert.deepEqual(config.listen, { host: '0.0.0.0', port: 7443 });
+    assert.deepEqual(config.adminListen, { host: '::1', port: 0 });
+    assert.equal(config.redisUrl?.href, 'redis://redis:6379/2');
+    assert.equal(config.logLevel, 'debug');
+  });
+
+  it('takes the default ports and the trust domain from the topology ZT_PKI_CONFIG names', async () => {
+    const file = await topologyWith('moved.yaml', (doc) => {
+      doc.trust_domain = 'example.net';
+      const workloads = doc.workloads as Record<string, Record<string, unknown>>;
+      workloads['rating-api'] = { ...workloads['rating-api'], ports: { listen: 17443, admin: 19091 } };
+    });
+    const config = loadConfig({ ZT_PKI_CONFIG: file });
+    assert.equal(config.trustDomain, 'example.net');
+    assert.deepEqual([config.listen, config.adminListen], [
+      { host: '127.0.0.1', port: 17443 },
+      { host: '127.0.0.1', port: 19091 },
+    ]);
+    assert.equal(loadConfig({ ZT_PKI_CONFIG: file, ZT_TRUST_DOMAIN: 'zt.example' }).trustDomain, 'zt.example', 'ZT_TRUST_DOMAIN overrides the file');
+  });
+
+  it('fails naming the topology when rating-api has no ports in it', async () => {
+    const file = await topologyWith('no-ports.yaml', (doc) => {
+      const workloads = doc.workloads as Record<string, Record<string, unknown>>;
+      delete workloads['rating-api']?.ports;
+    });
+    assert.throws(() => loadConfig({ ZT_PKI_CONFIG: file }), (err: unknown) => err instanceof ConfigError && err.message.includes(`${file}: workloads.rating-api.ports`));
+  });
+
+  it('opens nothing: the PKI is not read, so a missing one does not fail the config', () => {
+    assert.equal(loadConfig({ ZT_PKI_DIR: join(dir, 'no-pki-here') }).pkiDir, join(dir, 'no-pki-here'));
   });
 
   it('treats an empty setting as unset', () => {
-    assert.equal(parseRatingSettings({ REDIS_URL: '  ' }).redisUrl, undefined);
+    assert.equal(loadConfig({ REDIS_URL: '  ' }).redisUrl, undefined);
   });
 
-  it('names RATING_LISTEN when it is not host:port', () => {
-    rejectsNaming({ RATING_LISTEN: '7443' }, /^RATING_LISTEN: "7443" is not host:port/);
+  it('names RATING_LISTEN and shows its value when it is not host:port', () => {
+    rejectsNaming({ RATING_LISTEN: '7443' }, /^RATING_LISTEN: not host:port .*\(got "7443"\)$/);
   });
 
   it('names RATING_ADMIN_LISTEN when its port is out of range', () => {
-    rejectsNaming({ RATING_ADMIN_LISTEN: '127.0.0.1:70000' }, /^RATING_ADMIN_LISTEN:/);
+    rejectsNaming({ RATING_ADMIN_LISTEN: '127.0.0.1:70000' }, /^RATING_ADMIN_LISTEN: .*\(got "127\.0\.0\.1:70000"\)$/);
   });
 
   it('names ZT_TRUST_DOMAIN when it is not a DNS-like name', () => {
     rejectsNaming({ ZT_TRUST_DOMAIN: 'spiffe://zt.local' }, /^ZT_TRUST_DOMAIN:/);
+  });
+
+  it('refuses ZT_TRUST_DOMAIN=\'Evil Domain/x\' naming ZT_TRUST_DOMAIN', () => {
+    rejectsNaming({ ZT_TRUST_DOMAIN: 'Evil Domain/x' }, /^ZT_TRUST_DOMAIN: not a DNS-like trust domain/);
   });
 
   it('names ZT_WORKLOAD when it could escape the PKI directory', () => {
@@ -67,30 +127,23 @@ describe('rating config', () => {
   });
 
   it('names LOG_LEVEL when it is not a pino level', () => {
-    rejectsNaming({ LOG_LEVEL: 'verbose' }, /^LOG_LEVEL: "verbose" is not one of fatal, error/);
+    rejectsNaming({ LOG_LEVEL: 'verbose' }, /^LOG_LEVEL: not one of fatal, error.*\(got "verbose"\)$/);
   });
 
   it('names REDIS_URL without echoing it, since it may hold a password', () => {
-    for (const bad of ['http://user:hunter2@redis:6379', 'hunter2', 'redis://']) {
-      assert.throws(
-        () => parseRatingSettings({ REDIS_URL: bad }),
-        (err: unknown) => err instanceof ConfigError && /^REDIS_URL:/.test(err.message) && !err.message.includes('hunter2'),
-      );
+    for (const bad of ['http://user:hunter2@redis:6379', 'hunter2', 'redis://', 'redis://:hunter2@']) {
+      const err = rejectsNaming({ REDIS_URL: bad }, /^REDIS_URL:/);
+      assert.doesNotMatch(err.message, /hunter2/, bad);
     }
+  });
+
+  it('refuses REDIS_URL=http://:s3cret@redis:6379 naming REDIS_URL, never the password', () => {
+    const err = rejectsNaming({ REDIS_URL: 'http://:s3cret@redis:6379' }, /^REDIS_URL: /);
+    assert.doesNotMatch(err.message, /s3cret/);
+    assert.doesNotMatch(String(err.stack), /s3cret/);
   });
 
   it('accepts a rediss:// URL', () => {
-    assert.equal(parseRatingSettings({ REDIS_URL: 'rediss://:pw@cache.internal:6380' }).redisUrl, 'rediss://:pw@cache.internal:6380');
-  });
-
-  it('fails to load naming the certificate it looked for when the PKI is missing', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'zt-rating-nopki-'));
-    try {
-      await assert.rejects(loadRatingConfig({ ZT_PKI_DIR: dir }), (err: unknown) => {
-        return err instanceof ConfigError && err.code === 'pki_missing' && err.message.includes(join(dir, 'rating-api', 'current'));
-      });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    assert.equal(loadConfig({ REDIS_URL: 'rediss://:pw@cache.internal:6380' }).redisUrl?.href, 'rediss://:pw@cache.internal:6380');
   });
 });
