@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { initPki, issueWorkload, pkiStatus, type StatusRow } from '../pki/authority.js';
+import { initPki, issueWorkload, pkiStatus, renewIntermediateNow, type StatusRow } from '../pki/authority.js';
 import { withPkiLock } from '../pki/lock.js';
 import { parseDuration } from '../shared/settings/schemas.js';
 import { durationOption, EXIT_FAILURE, pkiContext, withPkiOptions, type PkiOptions } from './run.js';
@@ -25,14 +25,26 @@ export function pkiProgram(): Command {
     });
 
   withPkiOptions(program.command('issue'))
-    .description('Issue (or reissue) one workload certificate now, replacing current atomically.')
+    .description('Issue (or reissue) one workload certificate (and Redis password, for a Redis user) now, replacing current atomically; with REDIS_URL, Redis takes the new password first.')
     .argument('<workload>', 'a workload named in the PKI declaration')
     .option('--ttl <duration>', 'lifetime of this certificate (default: from the declaration; at least 5m)')
     .action(async (workload: string, opts: PkiOptions & { ttl?: string }) => {
-      const { layout, spec } = pkiContext(opts);
+      const { layout, spec, redis } = pkiContext(opts);
       const ttlMs = opts.ttl === undefined ? undefined : durationOption('--ttl', opts.ttl, parseDuration);
-      const info = await withPkiLock(layout, () => issueWorkload(layout, spec, workload, ttlMs === undefined ? {} : { ttlMs }), { wait: true });
+      const info = await withPkiLock(layout, () => issueWorkload(layout, spec, workload, { ...(ttlMs === undefined ? {} : { ttlMs }), ...(redis === undefined ? {} : { redis }) }), { wait: true });
       process.stdout.write(`pki: issued ${workload} ${info.spiffeId ?? ''} serial ${info.serial}, valid until ${info.notAfter.toISOString()}\n`);
+    });
+
+  withPkiOptions(program.command('renew-intermediate'))
+    .description(
+      'Renew the intermediate CA with the root key (ZT_PKI_ROOT_DIR), then reissue every leaf under it and keep Redis in step (REDIS_URL). The rotator never does this: it has no root key. Prints the rotation summary; exits 1 on any failure.',
+    )
+    .action(async (opts: PkiOptions) => {
+      const { layout, spec, redis } = pkiContext(opts);
+      process.stderr.write(`pki: renewing the intermediate under ${layout.rootKey}\n`);
+      const summary = await withPkiLock(layout, () => renewIntermediateNow(layout, spec, redis === undefined ? {} : { redis }), { wait: true });
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      if (!summary.ok) process.exitCode = EXIT_FAILURE;
     });
 
   withPkiOptions(program.command('status'))

@@ -1,6 +1,8 @@
 import { LOG_LEVEL, PKI_CONFIG, PKI_DIR, REDIS_URL, TRUST_DOMAIN, WORKLOAD } from '../shared/settings/common-settings.js';
 import { listenAddress, type ListenAddress, type LogLevel } from '../shared/settings/schemas.js';
 import { readSettings, setting } from '../shared/settings/setting.js';
+import { REDIS_SERVER_WORKLOAD } from '../shared/pki/pki-layout.js';
+import type { RedisServer } from '../shared/redis-client.js';
 import { loadTopology, portsOf, workloadNamed } from '../shared/topology.js';
 
 /** The workload whose certificate the rating API presents when ZT_WORKLOAD is unset. */
@@ -32,8 +34,8 @@ export interface RatingConfig {
   readonly workload: string;
   readonly listen: ListenAddress;
   readonly adminListen: ListenAddress;
-  /** Unset means the memory store. */
-  readonly redisUrl: URL | undefined;
+  /** REDIS_URL and Redis's SPIFFE ID; unset means the memory store. */
+  readonly redis: RedisServer | undefined;
   readonly logLevel: LogLevel;
 }
 
@@ -43,11 +45,12 @@ export interface RatingConfig {
  * `rating-api` ports, on loopback) come from the topology, ZT_PKI_CONFIG.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): RatingConfig {
-  const { pkiConfig, trustDomain, workload, listen, adminListen, ...settings } = readSettings(RATING_SETTINGS, env);
+  const { pkiConfig, trustDomain, workload, listen, adminListen, redisUrl, ...settings } = readSettings(RATING_SETTINGS, env);
   const topology = loadTopology(pkiConfig, trustDomain);
   const ports = portsOf(workloadNamed(topology, DEFAULT_WORKLOAD), pkiConfig);
   return Object.freeze({
     ...settings,
+    redis: redisUrl === undefined ? undefined : Object.freeze({ url: redisUrl, spiffeId: workloadNamed(topology, REDIS_SERVER_WORKLOAD).spiffeId }),
     trustDomain: topology.trustDomain,
     workload: workload ?? DEFAULT_WORKLOAD,
     listen: listen ?? { host: '127.0.0.1', port: ports.listen },

@@ -1,6 +1,7 @@
 import { errorMessage } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { ServiceDeps } from '../shared/service.js';
+import type { RedisServer } from '../shared/redis-client.js';
 import { WorkloadTls } from '../shared/tls/workload-tls.js';
 import type { RatingConfig } from './config.js';
 import { MemoryRatingStore } from './rating-store-memory.js';
@@ -23,7 +24,7 @@ export interface RatingDeps extends ServiceDeps {
 export async function createDeps(config: RatingConfig, overrides: { readonly logger?: Logger; readonly store?: RatingStore } = {}): Promise<RatingDeps> {
   const logger = overrides.logger ?? createLogger('rating', { level: config.logLevel });
   const tls = (await WorkloadTls.load(config.pkiDir, config.workload)).watch();
-  const store = overrides.store ?? createStore(config.redisUrl, logger);
+  const store = overrides.store ?? createStore(config.redis, tls, logger);
   let closing: Promise<void> | undefined;
   return {
     logger,
@@ -43,7 +44,7 @@ export async function createDeps(config: RatingConfig, overrides: { readonly log
  * Redis connection errors are logged at debug: while Redis is away the readiness check says so and
  * requests answer 503, which is the signal operators watch, not one log line per reconnect attempt.
  */
-function createStore(redisUrl: URL | undefined, logger: Logger): RatingStore {
-  if (redisUrl === undefined) return new MemoryRatingStore();
-  return new RedisRatingStore({ url: redisUrl, onError: (err) => logger.debug({ err: errorMessage(err) }, 'redis connection error') });
+function createStore(redis: RedisServer | undefined, identity: WorkloadTls, logger: Logger): RatingStore {
+  if (redis === undefined) return new MemoryRatingStore();
+  return new RedisRatingStore({ server: redis, identity, onError: (err) => logger.debug({ err: errorMessage(err) }, 'redis connection error') });
 }
