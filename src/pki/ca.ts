@@ -65,15 +65,16 @@ export async function caExists(layout: PkiLayout): Promise<boolean> {
 
 /**
  * Which CA files exist: all that issuing leaves needs (root.crt, intermediate.crt and .key,
- * bundle.crt; the root key may be elsewhere or offline), none (no root key either), the root only
+ * bundle.crt; the root key may be elsewhere or offline), none of those, the root only
  * (an interrupted init, or a deleted intermediate), or some other mix that only an operator can judge.
  */
 export async function caFilesPresent(layout: PkiLayout): Promise<'all' | 'none' | 'root_only' | 'partial'> {
-  const [rootCert, rootKey, legacyRootKey, intCert, intKey, bundle] = await Promise.all(
-    [layout.rootCert, layout.rootKey, layout.legacyRootKey, layout.intermediateCert, layout.intermediateKey, layout.bundle].map(exists),
+  const [rootCert, rootKey, intCert, intKey, bundle] = await Promise.all(
+    [layout.rootCert, layout.rootKey, layout.intermediateCert, layout.intermediateKey, layout.bundle].map(exists),
   );
   if (rootCert && intCert && intKey && bundle) return 'all';
-  if (!rootCert && !rootKey && !legacyRootKey && !intCert && !intKey && !bundle) return 'none';
+  // A root key whose certificate is gone can sign nothing anyone trusts: the CA is lost, start again.
+  if (!rootCert && !intCert && !intKey && !bundle) return 'none';
   if (rootCert && rootKey && !intCert && !intKey) return 'root_only';
   return 'partial';
 }
