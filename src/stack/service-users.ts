@@ -17,7 +17,7 @@
  * Not run as root (a developer's `npm start`), every child runs as the runner's user and can read
  * every key the runner can; the banner says so.
  */
-import { chown, lchown, readdir, stat } from 'node:fs/promises';
+import { chmod, chown, lchown, readdir, stat } from 'node:fs/promises';
 import { dirname, join, parse } from 'node:path';
 import { ConfigError } from '../shared/errors.js';
 import type { PkiLayout } from '../shared/pki/pki-layout.js';
@@ -53,6 +53,9 @@ export async function prepareServiceUsers(layout: PkiLayout, spec: Topology, bas
     if (i < 0) throw new ConfigError('pki_unknown_workload', `the stack runs ${w}, which ${spec.file} does not declare`);
     users.set(w, { uid: base + i, gid: base + i });
   }
+  // The PKI directory is the stack's: searchable by all, as `pki init` makes it; what is secret in
+  // it is protected file by file. Anything outside it is the caller's to open up.
+  await chmod(layout.dir, 0o755);
   for (const path of [layout.dir, ...mustRead]) await checkReachable(path);
   for (const [w, u] of users) await chownTree(layout.workloadDir(w), u);
   const range = [...users.values()].map((u) => u.uid);
