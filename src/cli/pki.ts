@@ -39,10 +39,15 @@ export function pkiProgram(): Command {
     .description(
       'Renew the intermediate CA with the root key (ZT_PKI_ROOT_DIR), then reissue every leaf under it and keep Redis in step (REDIS_URL). The rotator never does this: it has no root key. Prints the rotation summary; exits 1 on any failure.',
     )
-    .action(async (opts: PkiOptions) => {
+    .option('--leaves-by-rotator', 'renew the intermediate only; the rotator reissues every leaf at its next run, keeping Redis in step (for a place that cannot reach Redis, such as compose\'s pki-init)')
+    .action(async (opts: PkiOptions & { leavesByRotator?: boolean }) => {
       const { layout, spec, redis } = pkiContext(opts);
-      process.stderr.write(`pki: renewing the intermediate under ${layout.rootKey}\n`);
-      const summary = await withPkiLock(layout, () => renewIntermediateNow(layout, spec, redis === undefined ? {} : { redis }), { wait: true });
+      process.stderr.write(`pki: renewing the intermediate with ${layout.rootKey}\n`);
+      const summary = await withPkiLock(layout, () => renewIntermediateNow(layout, spec, { ...(redis === undefined ? {} : { redis }), leavesByRotator: opts.leavesByRotator === true }), { wait: true });
+      if (summary === undefined) {
+        process.stdout.write(`${JSON.stringify({ ok: true, intermediate: 'renewed', leaves: 'left to the rotator, which reissues every leaf at its next run' })}\n`);
+        return;
+      }
       process.stdout.write(`${JSON.stringify(summary)}\n`);
       if (!summary.ok) process.exitCode = EXIT_FAILURE;
     });

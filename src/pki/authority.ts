@@ -117,12 +117,16 @@ export async function issueWorkload(layout: PkiLayout, spec: Topology, name: str
 /**
  * The explicit intermediate renewal, the one command besides `pki init` that reads the root key:
  * a new intermediate under the root, then a rotation that reissues every leaf under it (and keeps
- * Redis in step when `redis` is given).
+ * Redis in step when `redis` is given). With `leavesByRotator`, only the intermediate: the
+ * rotator's next run reissues every leaf (reason `intermediate_changed`), with Redis in step, which
+ * is what compose's pki-init (no network, so no Redis) wants. Returns the rotation's summary, or
+ * undefined when the leaves are left to the rotator.
  */
-export async function renewIntermediateNow(layout: PkiLayout, spec: Topology, opts: { now?: Date; redis?: RedisServer } = {}): Promise<RotateSummary> {
+export async function renewIntermediateNow(layout: PkiLayout, spec: Topology, opts: { now?: Date; redis?: RedisServer; leavesByRotator?: boolean } = {}): Promise<RotateSummary | undefined> {
   const now = opts.now ?? new Date();
   await recoverIntermediate(layout);
   await renewIntermediate(layout, spec, now);
+  if (opts.leavesByRotator === true) return undefined;
   return rotate(layout, spec, { now, ...(opts.redis === undefined ? {} : { redis: opts.redis }) });
 }
 

@@ -73,6 +73,7 @@ describe('certificate rotation', function () {
   it('renews the intermediate with pki renew-intermediate, reading the root key, and reissues every leaf under it', async function () {
     const ca = new X509Certificate(await readFile(pki.layout.intermediateCert));
     const summary = await renewIntermediateNow(pki.layout, pki.spec);
+    assert.ok(summary);
     assert.equal(summary.ok, true, summary.errors.join('; '));
     const renewed = new X509Certificate(await readFile(pki.layout.intermediateCert));
     assert.notEqual(renewed.serialNumber, ca.serialNumber);
@@ -84,6 +85,18 @@ describe('certificate rotation', function () {
       assert.ok(m.leaf.verify(renewed.publicKey), `${w} is not signed by the new intermediate`);
       assert.equal(m.chain[1]?.serialNumber, renewed.serialNumber, `${w} chain does not carry the new intermediate`);
     }
+  });
+
+  it('renews only the intermediate with --leaves-by-rotator, and the next rotation reissues every leaf under it', async function () {
+    const ca = new X509Certificate(await readFile(pki.layout.intermediateCert));
+    const leafBefore = (await materialOf(pki, 'authz')).info.serial;
+    assert.equal(await renewIntermediateNow(pki.layout, pki.spec, { leavesByRotator: true }), undefined);
+    assert.notEqual(new X509Certificate(await readFile(pki.layout.intermediateCert)).serialNumber, ca.serialNumber);
+    assert.equal((await materialOf(pki, 'authz')).info.serial, leafBefore, 'no leaf was touched');
+    await rm(pki.layout.rootDir, { recursive: true });
+    const next = await rotate(pki.layout, pki.spec);
+    assert.equal(next.ok, true, next.errors.join('; '));
+    assert.ok(next.leaves.every((l) => l.reason === 'intermediate_changed'), 'the rotator, without the root key, reissues every leaf');
   });
 
   it('refuses pki renew-intermediate without the root key, naming ZT_PKI_ROOT_DIR, and changes nothing', async function () {
