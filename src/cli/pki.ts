@@ -55,14 +55,18 @@ export function pkiProgram(): Command {
   withPkiOptions(program.command('status'))
     .description('Show every certificate: SPIFFE ID, serial, not-after, time left and whether it is due for renewal.')
     .option('--json', 'print JSON instead of a table')
-    .option('--check', 'exit 1 when any certificate is missing, invalid or expired (for health checks)')
+    .option('--check', 'exit 1 when any certificate is missing, invalid or expired, or the intermediate is due (only an operator renews it): for health checks')
     .action(async (opts: PkiOptions & { json?: boolean; check?: boolean }) => {
       const { layout, spec } = pkiContext(opts);
       const rows = await pkiStatus(layout, spec);
       process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : statusTable(rows));
       const bad = rows.filter((r) => r.state === 'missing' || r.state === 'invalid' || r.state === 'expired');
       for (const r of bad) if (r.error) process.stderr.write(`pki: ${r.name}: ${r.error}\n`);
-      if (bad.length > 0 && (opts.check || rows.some((r) => r.state === 'invalid'))) process.exitCode = EXIT_FAILURE;
+      // Leaves that are due renew themselves; an intermediate that is due waits for an operator.
+      const intermediateDue = rows.some((r) => r.name === 'intermediate' && r.state === 'due');
+      if (intermediateDue) process.stderr.write('pki: intermediate: due for renewal, which the rotator cannot do (it has no root key): run pki renew-intermediate\n');
+      if ((bad.length > 0 || intermediateDue) && opts.check) process.exitCode = EXIT_FAILURE;
+      if (rows.some((r) => r.state === 'invalid')) process.exitCode = EXIT_FAILURE;
     });
 
   return program;

@@ -57,6 +57,25 @@ describe('pki, rotate-certs and token commands', function () {
     });
   });
 
+  describe('with an intermediate past 2/3 of its life', function () {
+    let pki: TestPki;
+    before(async () => (pki = await givenPki({ now: new Date(Date.now() - 61 * 86_400_000) })));
+    after(async () => pki.cleanup());
+
+    it('renews every leaf but exits 1 reporting renewal_due, and pki status --check fails naming pki renew-intermediate', async function () {
+      const env = { ZT_PKI_DIR: pki.dir, ZT_PKI_CONFIG: pki.configFile };
+      const rotated = await runScript('rotate-certs', [], env);
+      assert.equal(rotated.code, 1, rotated.stderr);
+      const summary = JSON.parse(rotated.stdout) as { ok: boolean; intermediate: { action: string }; leaves: { action: string }[] };
+      assert.equal(summary.intermediate.action, 'renewal_due');
+      assert.ok(summary.leaves.every((l) => l.action === 'renewed'), 'the expired leaves are renewed anyway');
+      const status = await runScript('pki', ['status', '--check'], env);
+      assert.equal(status.code, 1);
+      assert.match(status.stderr, /intermediate: due for renewal, which the rotator cannot do .*run pki renew-intermediate/);
+      assert.equal((await runScript('pki', ['status'], env)).code, 0, 'without --check it only reports');
+    });
+  });
+
   describe('with a PKI', function () {
     let pki: TestPki;
     let env: NodeJS.ProcessEnv;
