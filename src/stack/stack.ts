@@ -189,7 +189,7 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
     await ensurePolicy(inherited, say);
     let redis: RedisServer | undefined;
     if (options.redis === 'local') {
-      const port = await freePort(HOST);
+      const port = await portApartFrom(ports);
       const dir = await mkdtemp(join(tmpdir(), 'zt-stack-redis-'));
       redisDir = dir;
       const user = users.of(REDIS_SERVER_WORKLOAD);
@@ -273,6 +273,15 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** A free port that is none of the stack's own (chosen, but not listened on yet). */
+async function portApartFrom(ports: StackPorts): Promise<number> {
+  const taken = new Set([...Object.values(ports.edges), ports.authz, ports.rating].flatMap((p) => [p.listen, p.admin]));
+  for (;;) {
+    const port = await freePort(HOST);
+    if (!taken.has(port)) return port;
   }
 }
 

@@ -34,7 +34,10 @@ describe('rotation reaching Redis under a steady write load through an edge (clo
   let s: TestStack;
 
   before(async () => {
-    s = await givenStack({ edge: 'dev', redis: 'local', env: { RATE_LIMIT_FAILURE_MODE: 'closed' } });
+    // A generous Redis command timeout: a broken or refused connection fails a charge at once (no
+    // offline queue), so the test still sees every failure rotation could cause, but not a slow
+    // answer from a machine busy with other suites, which is not what it is about.
+    s = await givenStack({ edge: 'dev', redis: 'local', env: { RATE_LIMIT_FAILURE_MODE: 'closed', RATE_LIMIT_REDIS_TIMEOUT_MS: '2000' } });
   });
   after(async () => s?.stop());
 
@@ -44,7 +47,9 @@ describe('rotation reaching Redis under a steady write load through an edge (clo
     const alice = await s.pki.tls('client-alice');
     const tokens = await Promise.all(Array.from({ length: USERS }, (_, i) => s.token({ sub: `writer${i}`, roles: ['rater'], tier: 'enterprise' })));
     const at = s.edgeAddress('us-east');
-    const agent = new Agent({ keepAlive: true, maxSockets: 8, ...alice });
+    // FIFO, so every pooled connection is used every few hundred ms: none sits idle until the edge's
+    // keep-alive timeout, where a request and the edge's close can cross (a keep-alive race, not rotation).
+    const agent = new Agent({ keepAlive: true, maxSockets: 8, scheduling: 'fifo', ...alice });
     const failures: string[] = [];
     let sent = 0;
     let ok = 0;

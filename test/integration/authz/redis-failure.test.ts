@@ -42,6 +42,7 @@ describe('authz check: Redis failure modes', () => {
 
     before(async () => {
       svc = await givenAuthz({ env: { REDIS_URL: redis().url, RATE_LIMIT_FAILURE_MODE: 'local' } });
+      assert.equal(svc.config.redis?.url.protocol, 'rediss:', 'over the TLS connection (the Redis has no plaintext port)');
       edge = await EdgeClient.create(svc);
     });
 
