@@ -89,7 +89,11 @@ describe('rotation reaching Redis under a steady write load through an edge (clo
     };
 
     const served: string[] = [];
-    const load = setInterval(fire, INTERVAL_MS);
+    const started = Date.now();
+    // Paced by the clock: ticks missed while a rotation signs certificates on this event loop are made up.
+    const load = setInterval(() => {
+      while (sent < Math.floor((Date.now() - started) / INTERVAL_MS)) fire();
+    }, INTERVAL_MS);
     try {
       for (let r = 0; r < ROTATIONS; r++) {
         const before = (await readWorkloadMaterial(s.pki.layout, 'redis')).info.serial;
