@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { WebSocket } from 'ws';
+import { WebSocket, type ClientOptions } from 'ws';
 import { serverMessageSchema, type ServerMessage } from '../../src/rating/stream/stream-messages.js';
 
 export interface StreamTarget {
@@ -56,11 +56,10 @@ export class StreamClient {
 
   /** Opens a stream at `path`; resolves with the client once open, or with the refusal. */
   static async open(at: StreamTarget, path: string, options: StreamOptions): Promise<StreamClient | Refusal> {
+    // Leaves carry DNS SANs only: the server name is sent (and checked) whatever the address.
+    const tls: ClientOptions & { servername: string } = { cert: options.cert, key: options.key, ca: options.ca, servername: at.servername };
     const ws = new WebSocket(`wss://${at.host}:${at.port}${path}`, [...(options.protocols ?? [])], {
-      cert: options.cert,
-      key: options.key,
-      ca: options.ca,
-      servername: at.servername,
+      ...tls,
       headers: { ...options.headers },
       perMessageDeflate: false,
       handshakeTimeout: 30_000,

@@ -34,8 +34,13 @@ import { MessageBucket } from './message-bucket.js';
 import { CLOSE_CODES, clientMessageSchema, type ClientMessage, type ServerMessage } from './stream-messages.js';
 import type { RecheckInput, RecheckOutcome } from './token-recheck.js';
 
-/** How long a closing stream may take to finish its close handshake before it is cut. */
-const CLOSE_GRACE_MS = 5000;
+/**
+ * How long a closing stream may take to finish its close handshake before it is cut (the ws
+ * library's own close timeout). A client that stopped reading gets its close frame (1013) after
+ * what is queued for it, if it reads again within this time; what is held meanwhile is bounded by
+ * the send buffer.
+ */
+const CLOSE_GRACE_MS = 30_000;
 
 /** What the handshake established. */
 export interface StreamContext {

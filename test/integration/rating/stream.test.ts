@@ -50,7 +50,7 @@ describe('the rating stream on the rating API (as an edge calls it)', function (
   });
 
   async function token(caller: CallerHeaders, ttlMs = 600_000): Promise<string> {
-    return mintToken(pki.layout, { sub: caller.subject ?? 'x', tenant: caller.tenant ?? 'acme', roles: (caller.roles ?? '').split(','), region: 'us-east' }, { issuer: 'https://idp.zt.local', audience: 'rating-api', ttlMs, maxTtlMs: 3600_000 });
+    return mintToken(pki.layout, { sub: caller.subject ?? 'x', tenant: caller.tenant ?? 'acme', roles: (caller.roles ?? '').split(','), region: 'us-east', tier: 'enterprise' }, { issuer: 'https://idp.zt.local', audience: 'rating-api', ttlMs, maxTtlMs: 3600_000 });
   }
 
   async function headersOf(caller: CallerHeaders, ttlMs?: number): Promise<Record<string, string>> {
