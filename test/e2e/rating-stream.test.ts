@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
+import tls, { type TLSSocket } from 'node:tls';
+import { withPkiLock } from '../../src/pki/lock.js';
+import { rotate } from '../../src/pki/rotate.js';
 import { STREAM_SUBPROTOCOL } from '../../src/shared/http/bearer-token.js';
-import { EDGE_KINDS, givenStack, ratingsPath, type Region, type TestStack } from '../helpers/given-stack.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { readWorkloadMaterial } from '../../src/shared/pki/workload-material.js';
+import { startService, type RunningService } from '../../src/shared/service.js';
+import { EDGE_KINDS, givenStack, ratingsPath, type Address, type Region, type TestStack } from '../helpers/given-stack.js';
+import { captureLogs, ratingService, type CapturedLogs } from '../integration/rating/rating-harness.js';
 import { isRefusal, StreamClient, type Refusal } from '../helpers/stream-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -274,4 +281,143 @@ async function writeDirect(s: TestStack, item: string, count: number): Promise<v
   } finally {
     agent.destroy();
   }
+}
+
+for (const edgeKind of EDGE_KINDS) {
+  describe(`the rating stream across rating-API instances and rotations, with Redis, through the ${edgeKind === 'envoy' ? 'real Envoy' : 'dev edge'}`, function () {
+    this.timeout(300_000);
+    let s: TestStack;
+    let second: { running: RunningService; logs: CapturedLogs; port: number } | undefined;
+    const open: StreamClient[] = [];
+
+    before(async function () {
+      s = await givenStack({ edge: edgeKind, redis: 'local', env: STACK_ENV });
+      // A second rating API on the same Redis, as a second replica would run (in this process).
+      const logs = captureLogs();
+      const running = await startService(ratingService(createLogger('rating', { level: 'info', destination: logs.destination })), {
+        ZT_PKI_DIR: s.pki.dir,
+        ZT_PKI_CONFIG: s.pki.configFile,
+        RATING_LISTEN: '127.0.0.1:0',
+        RATING_ADMIN_LISTEN: '127.0.0.1:0',
+        REDIS_URL: s.stack.redisUrl ?? '',
+      });
+      second = { running, logs, port: running.ports.port ?? 0 };
+    });
+    after(async () => {
+      await Promise.all(open.splice(0).map((c) => c.close()));
+      await second?.running.stop();
+      await s?.stop();
+    });
+
+    async function viaEdge(token: string, path: string): Promise<StreamClient> {
+      const c = await StreamClient.connect(s.edgeAddress('us-east'), path, { ...(await s.pki.tls('client-alice')), headers: { authorization: `Bearer ${token}` } });
+      open.push(c);
+      return c;
+    }
+
+    /** A stream straight on the second instance, opened as an edge opens it (its certificate, authz's x-zt-* headers, the token). */
+    async function onSecond(sub: string, path: string): Promise<StreamClient> {
+      const headers = { authorization: `Bearer ${await s.token({ sub, roles: ['viewer'] })}`, 'x-zt-subject': sub, 'x-zt-tenant': 'acme', 'x-zt-roles': 'viewer', 'x-zt-client': s.pki.spiffeId('client-alice') };
+      const c = await StreamClient.connect({ host: '127.0.0.1', port: second?.port ?? 0, servername: 'localhost' }, path, { ...(await s.pki.tls('edge-us-east')), headers });
+      open.push(c);
+      return c;
+    }
+
+    it('delivers a write made through one instance to a subscriber of the other, both ways', async () => {
+      const path = `${ratingsPath('fan')}/stream`;
+      const throughEdge = await viaEdge(await s.token({ sub: 'una', roles: ['viewer'] }), path);
+      const onOther = await onSecond('otto', path);
+      const start = (await throughEdge.next('snapshot')).seq;
+      assert.equal((await onOther.next('snapshot')).seq, start);
+
+      // A REST write on the second instance reaches the stream held by the first (through the edge).
+      const edgeTls = await s.pki.tls('edge-us-east');
+      const agent = new Agent({ ...edgeTls });
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port: second?.port, servername: 'localhost', method: 'POST', path: ratingsPath('fan'), agent, headers: { 'content-type': 'application/json', 'x-zt-subject': 'wanda', 'x-zt-tenant': 'acme', 'x-zt-roles': 'rater' } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify({ score: 2 }));
+      });
+      agent.destroy();
+      assert.equal(status, 201);
+      assert.equal((await throughEdge.next('update')).seq, start + 1);
+
+      // A socket publish through the edge (the first instance) reaches the stream on the second.
+      const rater = await viaEdge(await s.token({ sub: 'rolf' }), path);
+      await rater.next('snapshot');
+      rater.send({ type: 'rate', id: 'r', score: 4 });
+      assert.equal((await rater.next('result')).status, 201);
+      const seen = [await onOther.next('update'), await onOther.next('update', { where: (u) => u.seq === start + 2 })];
+      assert.deepEqual(
+        seen.map((u) => [u.seq, u.aggregate.count]),
+        [
+          [start + 1, 1],
+          [start + 2, 2],
+        ],
+      );
+    });
+
+    it('keeps open streams through 5 forced certificate rotations, and each new handshake sees the new serials', async () => {
+      const path = `${ratingsPath('rot')}/stream`;
+      const token = await s.token({ sub: 'rhea', roles: ['viewer'] });
+      const longLived = [await viaEdge(token, path), await viaEdge(token, path)];
+      let seq = (await longLived[0]!.next('snapshot')).seq;
+      const served: string[] = [servedSerialOf(longLived[0]!)];
+      const ratingSerials: string[] = [await servedSerial(s.serviceAddress('rating'), await s.pki.tls('client-alice'))];
+      const writer = await s.edge('us-east');
+      for (let round = 1; round <= 5; round++) {
+        const summary = await withPkiLock(s.pki.layout, () => rotate(s.pki.layout, s.pki.spec, { force: true }), { wait: true });
+        assert.equal(summary.ok, true, summary.errors.join('; '));
+        const edgeSerial = (await readWorkloadMaterial(s.pki.layout, 'edge-us-east')).info.serial;
+        const ratingSerial = (await readWorkloadMaterial(s.pki.layout, 'rating-api')).info.serial;
+        const client = await s.pki.tls('client-alice');
+        await waitFor(`the edge to serve ${edgeSerial}`, async () => ((await servedSerial(s.edgeAddress('us-east'), client)) === edgeSerial ? true : undefined), 20_000);
+        await waitFor(`the rating API to serve ${ratingSerial}`, async () => ((await servedSerial(s.serviceAddress('rating'), client)) === ratingSerial ? true : undefined), 20_000);
+        const fresh = await viaEdge(await s.token({ sub: `new-${round}`, roles: ['viewer'] }), path);
+        served.push(servedSerialOf(fresh));
+        ratingSerials.push(ratingSerial);
+        assert.equal(served.at(-1), edgeSerial, `round ${round}: the new stream's handshake saw the new edge certificate`);
+        await fresh.next('snapshot');
+        const post = await writer.post(ratingsPath('rot')).set('authorization', `Bearer ${await s.token({ sub: `writer-${round}` })}`).send({ score: 3 });
+        assert.equal(post.status, 201, JSON.stringify(post.body));
+        seq += 1;
+        for (const c of [...longLived, fresh]) assert.equal((await c.next('update', { where: (u) => u.seq === seq })).seq, seq);
+      }
+      for (const c of longLived) {
+        assert.equal(c.ws.readyState, c.ws.OPEN, 'a stream opened before the rotations is still open');
+        assert.equal(c.messages.filter((m) => m.type === 'update').length, 5);
+      }
+      assert.equal(new Set(served).size, 6, `six handshakes, six edge serials: ${served.join(', ')}`);
+      assert.equal(new Set(ratingSerials).size, 6, 'and the rating API rotated each time');
+    });
+  });
+}
+
+/** The serial of the certificate a stream's own TLS handshake was served. */
+function servedSerialOf(c: StreamClient): string {
+  const socket = (c.ws as unknown as { _socket: TLSSocket })._socket;
+  return normaliseSerial(socket.getPeerCertificate().serialNumber);
+}
+
+/** The serial a new TLS connection to `at` is served. */
+function servedSerial(at: Address, client: { cert: string; key: string; ca: string }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ ...at, ...client }, () => {
+      const serial = normaliseSerial(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+      resolve(serial);
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** Serials as the PKI reports them: lower-case hex without leading zeros. */
+function normaliseSerial(serial: string): string {
+  return serial.toLowerCase().replace(/^0+/, '');
 }
