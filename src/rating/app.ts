@@ -47,10 +47,10 @@ export function buildApp(config: RatingConfig, deps: RatingDeps): BuiltApp {
   // server.close() waits for every socket it accepted, upgraded ones included, which are no
   // longer the HTTP server's to end: whoever closes the server closes the streams first (1001).
   const closeServer = server.close.bind(server);
-  server.close = ((callback?: (err?: Error) => void) => {
+  server.close = (callback?: (err?: Error) => void) => {
     void streams.closeAll().then(() => closeServer(callback));
     return server;
-  }) as typeof server.close;
+  };
   const admin = createServer(
     buildAdminApp([
       { name: `store:${store.name}`, ready: () => store.isReady() },

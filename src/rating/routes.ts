@@ -2,12 +2,11 @@ import { Router, type Request, type Response } from 'express';
 import { requestIdFrom } from '../shared/http/request-id.js';
 import type { Logger } from '../shared/logger.js';
 import { checkRole, checkTenant } from './access.js';
-import { asScore, viewOf } from './aggregate.js';
+import { viewOf } from './aggregate.js';
 import { callerFrom, type Caller } from './caller.js';
 import { methodNotAllowed } from './error-handler.js';
 import { readJsonBody } from './json-body.js';
-import { ratingError } from './rating-errors.js';
-import type { ItemKey, RatingStore, StoredRating } from './rating-store.js';
+import type { ItemKey, RatingStore } from './rating-store.js';
 import { deleteRating, storedRating, writeRating } from './rating-writes.js';
 import { itemParamsSchema, parseOrReject, ratingBodySchema, userParamsSchema } from './validation.js';
 

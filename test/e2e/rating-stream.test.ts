@@ -111,6 +111,15 @@ for (const edgeKind of EDGE_KINDS) {
       assert.equal((await c.next('snapshot')).item, ITEM);
     });
 
+    it('passes the rating API\'s own refusal back: subprotocols without zt-ratings.v1 are 400 with the field', async () => {
+      const token = await s.token({ sub: 'vera', roles: ['viewer'] });
+      const r = await refused({ protocols: ['chat.v2', `bearer.${token}`] });
+      assert.equal(r.status, 400);
+      assert.equal(r.error, 'invalid_request');
+      assert.deepEqual((JSON.parse(r.body) as { fields: { path: string }[] }).fields.map((f) => f.path), ['sec-websocket-protocol']);
+      assert.equal(r.headers.server, 'envoy');
+    });
+
     it('refuses the handshake without a token with 401 missing_token, before any upgrade', async () => {
       const r = await refused({});
       assert.equal(r.status, 401);

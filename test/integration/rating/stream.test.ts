@@ -30,6 +30,7 @@ describe('the rating stream on the rating API (as an edge calls it)', function (
   let api: RunningApi;
   let edge: { cert: string; key: string; ca: string };
   let at: StreamTarget;
+  let feed: MemoryRatingFeed;
   const open: StreamClient[] = [];
 
   before(async () => {
@@ -40,7 +41,7 @@ describe('the rating stream on the rating API (as an edge calls it)', function (
     await pki.cleanup();
   });
   beforeEach(async () => {
-    const feed = new MemoryRatingFeed();
+    feed = new MemoryRatingFeed();
     api = await startApi(pki, new RecordingStore((key, change) => feed.publish(key, change)), LIMITS, feed);
     at = { host: '127.0.0.1', port: api.port, servername: 'localhost' };
   });
@@ -94,6 +95,20 @@ describe('the rating stream on the rating API (as an edge calls it)', function (
         [2, 'created', 2, 3],
       ],
     );
+  });
+
+  it('re-reads the item and sends a snapshot marked resync when the sequence jumps, then carries on from it', async () => {
+    const viewer = await stream(VIEWER);
+    await viewer.next('snapshot');
+    await api.store.put({ tenant: 'acme', item: 'i1' }, 'alice', { score: 5 });
+    assert.equal((await viewer.next('update')).seq, 1);
+    // A change whose predecessors never arrived (as when a Redis connection was lost meanwhile).
+    feed.publish({ tenant: 'acme', item: 'i1' }, { seq: 7, change: 'created', aggregate: { count: 9, sum: 9, histogram: { '1': 9, '2': 0, '3': 0, '4': 0, '5': 0 } } });
+    const resync = await viewer.next('snapshot', { where: (m) => m.resync });
+    assert.deepEqual([resync.seq, resync.aggregate.count], [1, 1], 'the store\'s own state, not the stray change');
+    await api.store.put({ tenant: 'acme', item: 'i1' }, 'bob', { score: 1 });
+    assert.equal((await viewer.next('update', { where: (u) => u.seq === 2 })).aggregate.count, 2);
+    assert.ok(api.logs.withMsg('stream_resync').length === 1);
   });
 
   it('selects zt-ratings.v1 when a browser offers it with bearer.<token>, never echoing the token', async () => {
