@@ -4,12 +4,14 @@ import { Agent, request } from 'node:https';
 import tls, { type TLSSocket } from 'node:tls';
 import { withPkiLock } from '../../src/pki/lock.js';
 import { rotate } from '../../src/pki/rotate.js';
+import { serverMessageSchema } from '../../src/rating/stream/stream-messages.js';
 import { STREAM_SUBPROTOCOL } from '../../src/shared/http/bearer-token.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { readWorkloadMaterial } from '../../src/shared/pki/workload-material.js';
 import { startService, type RunningService } from '../../src/shared/service.js';
 import { EDGE_KINDS, givenStack, ratingsPath, type Address, type Region, type TestStack } from '../helpers/given-stack.js';
 import { captureLogs, ratingService, type CapturedLogs } from '../integration/rating/rating-harness.js';
+import { runScript } from '../helpers/run-script.js';
 import { isRefusal, StreamClient, type Refusal } from '../helpers/stream-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -118,6 +120,21 @@ for (const edgeKind of EDGE_KINDS) {
       assert.equal(r.error, 'invalid_request');
       assert.deepEqual((JSON.parse(r.body) as { fields: { path: string }[] }).fields.map((f) => f.path), ['sec-websocket-protocol']);
       assert.equal(r.headers.server, 'envoy');
+    });
+
+    it('is watched with npm run watch: the snapshot, a published rating\'s result and update as JSON lines, then exit 0', async () => {
+      const at = s.edgeAddress('us-east');
+      const args = ['--dir', s.pki.dir, '--config', s.pki.configFile, '--edge', `${at.host}:${at.port}`, '--item', 'watched', '--rate', '4', '--count', '1'];
+      const watched = await runScript('watch', [...args, '--subprotocol'], { ZT_TOKEN: await s.token({ sub: 'wally' }) });
+      assert.equal(watched.code, 0, watched.stderr);
+      const lines = watched.stdout.trim().split('\n').map((l) => serverMessageSchema.parse(JSON.parse(l)));
+      assert.deepEqual(lines.map((m) => m.type).sort(), ['result', 'snapshot', 'update']);
+      assert.equal(lines[0]?.type, 'snapshot');
+      assert.match(watched.stderr, /open, subprotocol zt-ratings\.v1/);
+      assert.match(watched.stderr, /closed 1000/);
+      const refused = await runScript('watch', args, { ZT_TOKEN: await s.token({ region: 'eu-central' }) });
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /refused: 403 \{"error":"cross_region"/);
     });
 
     it('refuses the handshake without a token with 401 missing_token, before any upgrade', async () => {

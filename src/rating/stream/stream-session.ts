@@ -146,7 +146,7 @@ export class StreamSession {
       return;
     }
     this.#lastSeq = change.seq;
-    this.#send({ type: 'update', item: this.ctx.key.item, seq: change.seq, change: change.change, aggregate: viewOf(change.aggregate) });
+    this.#sendText(updateText(change, this.ctx.key.item));
   }
 
   /** Changes may have been missed: read a snapshot, send it marked `resync`, then carry on from it. */
@@ -195,8 +195,11 @@ export class StreamSession {
   }
 
   #send(message: ServerMessage): void {
+    this.#sendText(JSON.stringify(message));
+  }
+
+  #sendText(text: string): void {
     if (this.#closing !== undefined || this.#closed) return;
-    const text = JSON.stringify(message);
     const size = Buffer.byteLength(text);
     const bound = this.deps.config.sendBufferBytes;
     if (this.sentBytes + size - this.readBytes > bound || this.ws.bufferedAmount + size > bound) {
@@ -368,6 +371,21 @@ export class StreamSession {
     const how: ClosedHow = sent !== undefined ? { code: sent.code, reason: sent.reason, by: 'server' } : code === 1006 ? { code, reason: 'connection dropped', by: 'none' } : { code, reason, by: 'client' };
     this.deps.onClosed(this, how);
   }
+}
+
+/**
+ * An update's text, made once per change however many streams of the item send it (the feed hands
+ * every subscriber the same change object).
+ */
+const updateTexts = new WeakMap<RatingChange, string>();
+function updateText(change: RatingChange, item: string): string {
+  let text = updateTexts.get(change);
+  if (text === undefined) {
+    const message: ServerMessage = { type: 'update', item, seq: change.seq, change: change.change, aggregate: viewOf(change.aggregate) };
+    text = JSON.stringify(message);
+    updateTexts.set(change, text);
+  }
+  return text;
 }
 
 /** A frame's text: ws hands a text frame over as one Buffer (or fragments of it). */
