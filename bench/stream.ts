@@ -81,6 +81,8 @@ interface RunResult {
   readonly rating_api: Usage;
   readonly edge_cpu_percent: number;
   readonly authz_cpu_percent: number;
+  /** This process: the subscribers and the writer. */
+  readonly bench_cpu_percent: number;
 }
 
 const CLK_TCK = 100;
@@ -317,7 +319,7 @@ async function measure(subs: Subscriber[], items: number, rate: number, seconds:
           res.on('end', () => {
             writeLatencies.push(at - started);
             if (res.statusCode !== 201 && res.statusCode !== 200) {
-              failed(`${res.statusCode ?? 0} ${body.slice(0, 40)}`);
+              failed(`${res.statusCode ?? 0} ${body.replace(/"request_id":"[^"]*"/, '"request_id":"…"').slice(0, 120)}`);
             } else {
               const seq = (JSON.parse(body) as { seq: number }).seq;
               const key = `${item}:${seq}`;
@@ -342,7 +344,7 @@ async function measure(subs: Subscriber[], items: number, rate: number, seconds:
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
   };
-  const usage = { rating: watchProcess(pids.rating), edge: watchProcess(pids.edge), authz: watchProcess(pids.authz) };
+  const usage = { rating: watchProcess(pids.rating), edge: watchProcess(pids.edge), authz: watchProcess(pids.authz), bench: watchProcess(process.pid) };
   const total = rate * seconds;
   const start = performance.now();
   // Open loop: write i goes at start + i / rate, whatever the answers do.
@@ -359,7 +361,7 @@ async function measure(subs: Subscriber[], items: number, rate: number, seconds:
   const elapsed = (performance.now() - start) / 1000;
   // Let the last updates arrive.
   await new Promise((r) => setTimeout(r, 2000));
-  const [rating, edge, authz] = [await usage.rating.stop(), await usage.edge.stop(), await usage.authz.stop()];
+  const [rating, edge, authz, bench] = [await usage.rating.stop(), await usage.edge.stop(), await usage.authz.stop(), await usage.bench.stop()];
   for (const { s, listener } of listeners) s.ws.off('message', listener);
   agent.destroy();
   const perItem = subs.length / items;
@@ -385,6 +387,7 @@ async function measure(subs: Subscriber[], items: number, rate: number, seconds:
     rating_api: rating,
     edge_cpu_percent: edge.cpu_percent,
     authz_cpu_percent: authz.cpu_percent,
+    bench_cpu_percent: bench.cpu_percent,
   };
 }
 
@@ -455,13 +458,14 @@ const program = new Command('bench:stream')
       const col = (v: string | number, w: number): string => String(v).padStart(w);
       process.stdout.write(`\nrating stream through the ${opts.edge === 'envoy' ? 'real Envoy' : 'dev edge'}, ${cpus().length} cores; delivery = from the write's 201 to the subscriber's update\n`);
       process.stdout.write(
-        `${'subscribers'.padEnd(12)}${col('writes/s', 9)}${col('errors', 7)}${col('deliveries', 18)}${col('p50 ms', 9)}${col('p99 ms', 9)}${col('max ms', 9)}${col('before 201', 11)}${col('send p99', 10)}${col('write p99', 10)}${col('API CPU%', 9)}${col('API RSS MiB', 16)}${col('edge CPU%', 10)}${col('authz CPU%', 11)}\n`,
+        `${'subscribers'.padEnd(12)}${col('writes/s', 9)}${col('errors', 7)}${col('deliveries', 18)}${col('p50 ms', 9)}${col('p99 ms', 9)}${col('max ms', 9)}${col('before 201', 11)}${col('send p99', 10)}${col('write p99', 10)}${col('API CPU%', 9)}${col('API RSS MiB', 16)}${col('edge CPU%', 10)}${col('authz CPU%', 11)}${col('bench CPU%', 11)}\n`,
       );
       for (const r of results) {
         process.stdout.write(
-          `${String(r.subscribers).padEnd(12)}${col(r.writes_per_s, 9)}${col(r.write_errors, 7)}${col(`${r.deliveries}/${r.deliveries_expected}`, 18)}${col(r.delivery_ms.p50, 9)}${col(r.delivery_ms.p99, 9)}${col(r.delivery_ms.max, 9)}${col(r.before_201, 11)}${col(r.delivery_from_send_ms.p99, 10)}${col(r.write_p99_ms, 10)}${col(r.rating_api.cpu_percent, 9)}${col(`${r.rating_api.rss_start_mib}->${r.rating_api.rss_max_mib}`, 16)}${col(r.edge_cpu_percent, 10)}${col(r.authz_cpu_percent, 11)}\n`,
+          `${String(r.subscribers).padEnd(12)}${col(r.writes_per_s, 9)}${col(r.write_errors, 7)}${col(`${r.deliveries}/${r.deliveries_expected}`, 18)}${col(r.delivery_ms.p50, 9)}${col(r.delivery_ms.p99, 9)}${col(r.delivery_ms.max, 9)}${col(r.before_201, 11)}${col(r.delivery_from_send_ms.p99, 10)}${col(r.write_p99_ms, 10)}${col(r.rating_api.cpu_percent, 9)}${col(`${r.rating_api.rss_start_mib}->${r.rating_api.rss_max_mib}`, 16)}${col(r.edge_cpu_percent, 10)}${col(r.authz_cpu_percent, 11)}${col(r.bench_cpu_percent, 11)}\n`,
         );
       }
+      for (const r of results) if (r.write_errors > 0) process.stdout.write(`write errors with ${r.subscribers} subscribers: ${JSON.stringify(r.write_error_kinds)}\n`);
       process.stdout.write(`(p50/p99/max: from the write's 201 to each subscriber's update, negative when the update came first; send p99: from the write being sent; ${items(results)})\n`);
       const out = {
         when: new Date().toISOString(),
