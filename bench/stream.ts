@@ -19,12 +19,11 @@ import { Agent, request } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { WebSocket, type ClientOptions } from 'ws';
+import { Worker } from 'node:worker_threads';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { runCli } from '../src/cli/run.js';
 import { initPki } from '../src/pki/authority.js';
 import { mintToken } from '../src/pki/token.js';
-import { serverMessageSchema } from '../src/rating/stream/stream-messages.js';
 import { freePort } from '../src/shared/listen.js';
 import { PkiLayout } from '../src/shared/pki/pki-layout.js';
 import { readWorkloadMaterial } from '../src/shared/pki/workload-material.js';
@@ -36,8 +35,10 @@ import { REPO_ROOT } from '../src/stack/launcher.js';
 import { ORPHAN_GUARD_ENV } from '../src/stack/parent-watch.js';
 import { waitUntilReady } from '../src/stack/ready.js';
 import { startStack, type RunningStack } from '../src/stack/stack.js';
+import type { FromWorker, SubscribersInput, ToWorker } from './stream-subscribers.js';
 
 interface BenchOptions {
+  workers: number;
   subscribers: number;
   rate: number;
   seconds: number;
@@ -77,6 +78,8 @@ interface RunResult {
   readonly delivery_from_send_ms: { readonly p50: number; readonly p99: number; readonly max: number };
   /** How many updates arrived before their write's 201. */
   readonly before_201: number;
+  /** Updates that matched no 201 (their write failed or timed out, or they came after the window). */
+  readonly unmatched_updates: number;
   readonly closes: number;
   readonly rating_api: Usage;
   readonly edge_cpu_percent: number;
@@ -86,8 +89,6 @@ interface RunResult {
 }
 
 const CLK_TCK = 100;
-/** How an update message begins (stream-messages.ts; JSON.stringify keeps the key order). */
-const UPDATE_PREFIX = /^\{"type":"update","item":"[^"]*","seq":(\d+),/;
 const TENANT = 'acme';
 
 function progress(line: string): void {
@@ -211,90 +212,94 @@ async function childPid(pid: number): Promise<number> {
   }
 }
 
-interface Subscriber {
-  readonly ws: WebSocket;
-  readonly item: string;
-  closed: boolean;
+/** The subscribers, spread over worker threads (bench/stream-subscribers.ts). */
+interface Subscribers {
+  readonly count: number;
+  readonly retries: number;
+  /** Delivery latencies against the writes' times, merged from every worker; clears the arrivals. */
+  collect(writes: readonly (readonly [string, number, number])[]): Promise<{ fromOk: Float64Array; fromSend: Float64Array; beforeOk: number; unmatched: number; closes: number }>;
+  close(): Promise<void>;
 }
 
-/** Handshakes refused and retried while opening subscribers. */
-const retries = { count: 0 };
+/**
+ * The worker's entry: TypeScript through tsx's loader, registered in the worker (a worker does not
+ * inherit the main thread's loader).
+ */
+const SUBSCRIBERS_WORKER = new URL(
+  `data:text/javascript,${encodeURIComponent(
+    `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(new URL('./stream-subscribers.ts', import.meta.url).href)});`,
+  )}`,
+);
 
-async function openSubscribers(count: number, items: number, port: number, tls: Pem, tokens: readonly string[]): Promise<Subscriber[]> {
-  const out: Subscriber[] = [];
-  let next = 0;
-  const open = async (): Promise<void> => {
-    while (next < count) {
-      const i = next++;
-      const item = `bench-${i % items}`;
-      const options: ClientOptions & { servername: string } = { ...tls, servername: 'localhost', perMessageDeflate: false, headers: { authorization: `Bearer ${tokens[i] ?? ''}` }, handshakeTimeout: 30_000 };
-      let sub: Subscriber | undefined;
-      for (let attempt = 1; sub === undefined; attempt++) {
-        const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/tenants/${TENANT}/items/${item}/ratings/stream`, options);
-        const refusal = await new Promise<string | undefined>((resolvePromise, reject) => {
-          ws.once('message', (data: Buffer) => {
-            const first = serverMessageSchema.parse(JSON.parse(data.toString('utf8')));
-            if (first.type === 'snapshot') resolvePromise(undefined);
-            else reject(new Error(`subscriber ${i}: the first message is a ${first.type}, not the snapshot`));
-          });
-          ws.once('unexpected-response', (_req, res) => {
-            let body = '';
-            res.on('data', (c: Buffer) => (body += c.toString('utf8')));
-            res.on('end', () => resolvePromise(`${res.statusCode ?? 0} ${body}`));
-          });
-          ws.once('error', reject);
+async function openSubscribers(count: number, items: number, workers: number, port: number, tls: Pem, tokens: readonly string[]): Promise<Subscribers> {
+  const threads: Worker[] = [];
+  const n = Math.min(workers, count);
+  const share = (w: number): number[] => Array.from({ length: count }, (_, i) => i).filter((i) => i % n === w);
+  let open = 0;
+  const opened = await Promise.all(
+    Array.from({ length: n }, (_, w) => {
+      const mine = share(w);
+      const input: SubscribersInput = { port, tls, tenant: TENANT, tokens: mine.map((i) => tokens[i] ?? ''), items: mine.map((i) => `bench-${i % items}`) };
+      const worker = new Worker(SUBSCRIBERS_WORKER, { workerData: input });
+      threads.push(worker);
+      let last = 0;
+      return new Promise<{ count: number; retries: number }>((resolvePromise, reject) => {
+        worker.on('message', (m: FromWorker) => {
+          if (m.kind === 'progress') {
+            open += m.open - last;
+            last = m.open;
+            if (open % 100 === 0) progress(`${open}/${count} subscribers open`);
+          } else if (m.kind === 'opened') resolvePromise(m);
+          else if (m.kind === 'failed') reject(new Error(`a subscriber worker failed: ${m.error}`));
         });
-        if (refusal === undefined) {
-          const opened: Subscriber = { ws, item, closed: false };
-          ws.on('close', () => (opened.closed = true));
-          sub = opened;
-        } else {
-          ws.terminate();
-          // A client retries a refused handshake (503 when authz was slow at the start); count it.
-          retries.count++;
-          if (attempt >= 5) throw new Error(`subscriber ${i} refused ${attempt} times, last: ${refusal}`);
-          await new Promise((r) => setTimeout(r, 100 * attempt));
+        worker.once('error', reject);
+      });
+    }),
+  );
+  const ask = <T extends FromWorker['kind']>(worker: Worker, message: ToWorker, kind: T): Promise<Extract<FromWorker, { kind: T }>> =>
+    new Promise((resolvePromise) => {
+      const on = (m: FromWorker): void => {
+        if (m.kind !== kind) return;
+        worker.off('message', on);
+        resolvePromise(m as Extract<FromWorker, { kind: T }>);
+      };
+      worker.on('message', on);
+      worker.postMessage(message);
+    });
+  return {
+    count: opened.reduce((sum, o) => sum + o.count, 0),
+    retries: opened.reduce((sum, o) => sum + o.retries, 0),
+    async collect(writes) {
+      const parts = await Promise.all(threads.map((t) => ask(t, { cmd: 'collect', writes }, 'collected')));
+      const merge = (pick: (p: (typeof parts)[number]) => Float64Array): Float64Array => {
+        const out = new Float64Array(parts.reduce((sum, p) => sum + pick(p).length, 0));
+        let at = 0;
+        for (const p of parts) {
+          out.set(pick(p), at);
+          at += pick(p).length;
         }
-      }
-      out.push(sub);
-      if (out.length % 100 === 0) progress(`${out.length}/${count} subscribers open`);
-    }
+        return out.sort();
+      };
+      return {
+        fromOk: merge((p) => p.fromOk),
+        fromSend: merge((p) => p.fromSend),
+        beforeOk: parts.reduce((sum, p) => sum + p.beforeOk, 0),
+        unmatched: parts.reduce((sum, p) => sum + p.unmatched, 0),
+        closes: parts.reduce((sum, p) => sum + p.closes, 0),
+      };
+    },
+    async close() {
+      await Promise.all(threads.map((t) => ask(t, { cmd: 'close' }, 'closed')));
+      await Promise.all(threads.map((t) => t.terminate()));
+    },
   };
-  await Promise.all(Array.from({ length: Math.min(20, count) }, open));
-  return out;
 }
 
 /** One measured run: `subs` watch `items` items while writes go at `rate` per second for `seconds`. */
-async function measure(subs: Subscriber[], items: number, rate: number, seconds: number, port: number, tls: Pem, writerToken: (i: number) => string, pids: { rating?: number; edge?: number; authz?: number }): Promise<RunResult> {
-  // Per item and seq: when its write was sent and its 201 came, and the arrivals that came before it.
-  const okAt = new Map<string, { ok: number; sent: number }>();
-  const early = new Map<string, number[]>();
-  const latencies: number[] = [];
-  const fromSend: number[] = [];
-  let beforeOk = 0;
-  const onUpdate = (item: string, seq: number, at: number): void => {
-    const key = `${item}:${seq}`;
-    const known = okAt.get(key);
-    if (known !== undefined) {
-      latencies.push(at - known.ok);
-      fromSend.push(at - known.sent);
-    } else {
-      const list = early.get(key) ?? [];
-      list.push(at);
-      early.set(key, list);
-    }
-  };
-  const listeners = subs.map((s) => {
-    // The subscribers share this process's CPU with nothing but themselves: read only the seq of an
-    // update (its text starts with type, item, seq), not the whole message through its schema.
-    const listener = (data: Buffer): void => {
-      const at = performance.now();
-      const m = UPDATE_PREFIX.exec(data.toString('latin1', 0, 160));
-      if (m !== null) onUpdate(s.item, Number(m[1]), at);
-    };
-    s.ws.on('message', listener);
-    return { s, listener };
-  });
+async function measure(subs: Subscribers, items: number, rate: number, seconds: number, port: number, tls: Pem, writerToken: (i: number) => string, pids: { rating?: number; edge?: number; authz?: number }): Promise<RunResult> {
+  // Per item and seq: when its write was sent and when its 201 came (absolute ms, as the workers' clocks).
+  const writesDone: [string, number, number][] = [];
+  const now = (): number => performance.timeOrigin + performance.now();
   const agent = new Agent({ keepAlive: true, maxSockets: 64, ...tls, servername: 'localhost' });
   const writeLatencies: number[] = [];
   let writes = 0;
@@ -307,12 +312,12 @@ async function measure(subs: Subscriber[], items: number, rate: number, seconds:
   const inflight = new Set<Promise<void>>();
   const write = (i: number): void => {
     const item = `bench-${i % items}`;
-    const started = performance.now();
+    const started = now();
     const p = new Promise<void>((done) => {
       const req = request(
         { host: '127.0.0.1', port, servername: 'localhost', method: 'POST', path: `/v1/tenants/${TENANT}/items/${item}/ratings`, agent, headers: { authorization: `Bearer ${writerToken(i)}`, 'content-type': 'application/json' } },
         (res) => {
-          const at = performance.now();
+          const at = now();
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (c: string) => (body += c));
@@ -321,15 +326,7 @@ async function measure(subs: Subscriber[], items: number, rate: number, seconds:
             if (res.statusCode !== 201 && res.statusCode !== 200) {
               failed(`${res.statusCode ?? 0} ${body.replace(/"request_id":"[^"]*"/, '"request_id":"…"').slice(0, 120)}`);
             } else {
-              const seq = (JSON.parse(body) as { seq: number }).seq;
-              const key = `${item}:${seq}`;
-              okAt.set(key, { ok: at, sent: started });
-              for (const a of early.get(key) ?? []) {
-                latencies.push(a - at);
-                fromSend.push(a - started);
-                beforeOk++;
-              }
-              early.delete(key);
+              writesDone.push([`${item}:${(JSON.parse(body) as { seq: number }).seq}`, at, started]);
             }
             done();
           });
@@ -362,14 +359,14 @@ async function measure(subs: Subscriber[], items: number, rate: number, seconds:
   // Let the last updates arrive.
   await new Promise((r) => setTimeout(r, 2000));
   const [rating, edge, authz, bench] = [await usage.rating.stop(), await usage.edge.stop(), await usage.authz.stop(), await usage.bench.stop()];
-  for (const { s, listener } of listeners) s.ws.off('message', listener);
   agent.destroy();
-  const perItem = subs.length / items;
-  const sorted = Float64Array.from(latencies).sort();
-  const sortedFromSend = Float64Array.from(fromSend).sort();
+  const perItem = subs.count / items;
+  const collected = await subs.collect(writesDone);
+  const sorted = collected.fromOk;
+  const sortedFromSend = collected.fromSend;
   const w = Float64Array.from(writeLatencies).sort();
   return {
-    subscribers: subs.length,
+    subscribers: subs.count,
     items,
     target_writes_per_s: rate,
     writes,
@@ -379,11 +376,12 @@ async function measure(subs: Subscriber[], items: number, rate: number, seconds:
     write_p50_ms: quantile(w, 0.5),
     write_p99_ms: quantile(w, 0.99),
     deliveries_expected: Math.round((writes - errors) * perItem),
-    deliveries: latencies.length,
+    deliveries: sorted.length,
     delivery_ms: { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: round2(sorted[sorted.length - 1] ?? 0), min: round2(sorted[0] ?? 0) },
     delivery_from_send_ms: { p50: quantile(sortedFromSend, 0.5), p99: quantile(sortedFromSend, 0.99), max: round2(sortedFromSend[sortedFromSend.length - 1] ?? 0) },
-    before_201: beforeOk,
-    closes: subs.filter((s) => s.closed).length,
+    before_201: collected.beforeOk,
+    unmatched_updates: collected.unmatched,
+    closes: collected.closes,
     rating_api: rating,
     edge_cpu_percent: edge.cpu_percent,
     authz_cpu_percent: authz.cpu_percent,
@@ -395,6 +393,9 @@ function items(results: readonly RunResult[]): string {
   return results.map((r) => `${r.subscribers} subscriber${r.subscribers === 1 ? '' : 's'} on ${r.items} item${r.items === 1 ? '' : 's'}`).join(', ');
 }
 
+/** Handshakes refused and retried while opening subscribers. */
+const retries = { count: 0 };
+
 const program = new Command('bench:stream')
   .description(
     'Rating streams under load through one edge (Envoy by default): N subscribers, writes at a fixed rate over REST through the same edge, the delivery latency from each write\'s 201 to each subscriber\'s update, and the rating API\'s RSS and CPU; then the same with 1 subscriber. Prints a table, writes JSON.',
@@ -402,6 +403,7 @@ const program = new Command('bench:stream')
   .option('--subscribers <n>', 'concurrent subscribers over the edge', positiveInt('--subscribers'), 1000)
   .option('--rate <n>', 'rating writes per second (open loop)', positiveInt('--rate'), 200)
   .option('--seconds <n>', 'measured seconds per run', positiveInt('--seconds'), 20)
+  .option('--workers <n>', 'worker threads the subscribers are spread over (the writer has the main thread to itself)', positiveInt('--workers'), 2)
   .option('--items <n>', 'items the subscribers and writes are spread over (1: everyone watches the item every write changes)', positiveInt('--items'), 1)
   .option('--edge <kind>', 'envoy (the real Envoy at ENVOY_BIN on a loopback copy of envoy/envoy.yaml) or dev', (v: string) => {
     if (v !== 'envoy' && v !== 'dev') throw new InvalidArgumentError('--edge must be envoy or dev');
@@ -428,7 +430,7 @@ const program = new Command('bench:stream')
       output: () => undefined,
     });
     let edge: Edge | undefined;
-    const subs: Subscriber[] = [];
+    let subs: Subscribers | undefined;
     try {
       edge = await startEdge(opts.edge, stack, work, pkiDir);
       const m = await readWorkloadMaterial(layout, 'client-alice');
@@ -445,14 +447,12 @@ const program = new Command('bench:stream')
       for (const n of [opts.subscribers, 1]) {
         const items = Math.min(opts.items, n);
         progress(`opening ${n} subscriber${n === 1 ? '' : 's'} over the ${opts.edge} edge (${items} item${items === 1 ? '' : 's'})`);
-        subs.push(...(await openSubscribers(n, items, edge.port, tls, tokens)));
+        subs = await openSubscribers(n, items, opts.workers, edge.port, tls, tokens);
+        retries.count += subs.retries;
         progress(`writing ${opts.rate}/s for ${opts.seconds} s`);
         results.push(await measure(subs, items, opts.rate, opts.seconds, edge.port, tls, writerToken, pids));
-        await Promise.all(subs.splice(0).map((s) => new Promise<void>((done) => {
-          if (s.ws.readyState === WebSocket.CLOSED) return done();
-          s.ws.once('close', () => done());
-          s.ws.close(1000);
-        })));
+        await subs.close();
+        subs = undefined;
       }
 
       const col = (v: string | number, w: number): string => String(v).padStart(w);
@@ -475,7 +475,7 @@ const program = new Command('bench:stream')
         notes: [
           'delivery_ms: from the write\'s 201 (as the writer saw it) to the update at each subscriber; negative when the update arrived before the 201 (the rating API publishes in the write\'s atomic step, then answers)',
           'CPU%: share of one core over the measured window; RSS sampled once a second',
-          'subscribers and writer run in the bench process on the same machine as the stack',
+          `subscribers in ${opts.workers} worker threads, the writer alone on the main thread, all on the same machine as the stack`,
           'policy limits and the Envoy local_ratelimit backstop raised out of the way; memory stores',
           `handshakes refused and retried while opening subscribers: ${retries.count}`,
         ],
@@ -486,7 +486,7 @@ const program = new Command('bench:stream')
       await writeFile(opts.out, `${JSON.stringify(out, null, 2)}\n`);
       process.stdout.write(`\nwrote ${opts.out}\n`);
     } finally {
-      for (const s of subs) s.ws.terminate();
+      await subs?.close();
       await edge?.stop();
       await stack.stop();
       await rm(work, { recursive: true, force: true });
