@@ -24,6 +24,7 @@ const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 export function buildApp(config: AuthzConfig, deps: AuthzDeps): BuiltApp {
   const handler = new CheckHandler({
     trustDomain: config.trustDomain,
+    streamRecheckPeer: config.streamRecheckPeer,
     realm: config.jwt.audience,
     policy: deps.policy,
     verifier: new TokenVerifier(config.jwt, deps.keys, deps.clock),

@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import type { NextFunction, Request, Response } from 'express';
 import { errorMessage } from '../shared/errors.js';
+import { bearerToken } from '../shared/http/bearer-token.js';
 import { sendError } from '../shared/http/error-body.js';
 import { requestIdFrom } from '../shared/http/request-id.js';
 import type { Logger } from '../shared/logger.js';
 import type { SpiffeId } from '../shared/spiffe.js';
-import { peerOfKind } from '../shared/tls/peer-identity.js';
 import type { BucketSpec, BucketStore } from './buckets/bucket-store.js';
 import { clientTarget } from './check-url.js';
 import { clientFromXfcc } from './client-identity.js';
@@ -18,10 +18,13 @@ import type { Limit, PolicyDecision, PolicyEngine } from './policy/policy-engine
 import { policyInput } from './policy-input.js';
 import { remainingByBucket, setRateLimitHeaders } from './rate-limit-headers.js';
 import { challengeOf, Denial, statusOf, type AuthzReason, type DenyReason } from './reasons.js';
+import { edgeOfCheck } from './stream-recheck.js';
 
 /** What a check handler needs; assembled by `buildApp`. */
 export interface CheckHandlerDeps {
   readonly trustDomain: string;
+  /** The rating API's SPIFFE ID, which may re-check a stream's token (stream-recheck.ts). */
+  readonly streamRecheckPeer: string | undefined;
   /** The `realm` of the missing-token challenge. */
   readonly realm: string;
   readonly policy: PolicyEngine;
@@ -43,9 +46,6 @@ interface CheckContext {
   buckets: Record<string, number>;
 }
 
-const BEARER = /^bearer(?: +|$)/i;
-// RFC 6750 b64token: what a bearer credential may be made of.
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const EMPTY_BUCKETS: Record<string, number> = Object.freeze({});
 
 /**
@@ -69,7 +69,7 @@ export class CheckHandler {
   /** The check, for every method and path: the one request handler of the check app. */
   readonly check = async (req: Request, res: Response): Promise<void> => {
     const ctx = this.#context(req, res);
-    const edge = peerOfKind(req.socket, this.deps.trustDomain, 'edge');
+    const edge = edgeOfCheck(req, this.deps.trustDomain, this.deps.streamRecheckPeer);
     if (edge === undefined) return this.#deny(res, ctx, 'untrusted_peer');
     ctx.edge = edge;
 
@@ -81,8 +81,10 @@ export class CheckHandler {
     if (source === undefined) return this.#deny(res, ctx, 'no_client_cert');
     ctx.source = source;
 
-    const token = bearerToken(req.headers.authorization);
-    if (token !== undefined) ctx.claims = await this.deps.verifier.verify(token);
+    // Authorization, or a WebSocket handshake's bearer.<token> subprotocol; never the query string.
+    const bearer = bearerToken(req.headers);
+    if (bearer.kind === 'invalid') throw new Denial('invalid_token', { cause: new Error(bearer.why) });
+    if (bearer.kind === 'token') ctx.claims = await this.deps.verifier.verify(bearer.token);
 
     const input = policyInput({ method: req.method, target, headers: req.headers, requestId: ctx.requestId, edge, source, claims: ctx.claims, nowMs: this.deps.clock.nowMs() });
     const decision = this.deps.policy.evaluate(input);
@@ -207,18 +209,6 @@ function bucketSpec(limit: Limit): BucketSpec {
 /** A policy deny's reason; the decision contract (policy-engine.ts) rules out `allowed`. */
 function denyReasonOf(decision: PolicyDecision): DenyReason {
   return decision.reason === 'allowed' ? 'policy_error' : decision.reason;
-}
-
-/**
- * The bearer token of an `Authorization` header. Undefined when there is none or another scheme
- * is used (→ `missing_token` from the policy); a Bearer credential that cannot be a token is an
- * `invalid_token` right here. Tokens anywhere else (a query parameter) are never looked at.
- */
-function bearerToken(header: string | undefined): string | undefined {
-  if (header === undefined || !BEARER.test(header)) return undefined;
-  const token = header.slice(6).trim();
-  if (!B64TOKEN.test(token)) throw new Denial('invalid_token');
-  return token;
 }
 
 /** The URL without its query: what the log may show of a request it could not place (a query may hold secrets). */

@@ -21,6 +21,8 @@ import { FAILURE_MODES, type FailureMode } from './buckets/failover-store.js';
 
 /** The workload whose certificate the service presents when ZT_WORKLOAD is unset, and whose ports it defaults to. */
 const WORKLOAD_NAME = 'authz';
+/** The workload that may re-check a rating stream's token (src/authz/stream-recheck.ts). */
+const STREAM_RECHECK_WORKLOAD = 'rating-api';
 const LOOPBACK = '127.0.0.1';
 
 // Asymmetric JWS algorithms jose verifies. `none` and the HS* family are refused by name: with a
@@ -150,6 +152,8 @@ export interface AuthzConfig {
   readonly jwksUrl: URL | undefined;
   readonly policyWasm: string;
   readonly policyData: string;
+  /** The rating API's SPIFFE ID (from the topology), which may re-check a stream's token; undefined when the topology has no rating API. */
+  readonly streamRecheckPeer: string | undefined;
   readonly logLevel: LogLevel;
 }
 
@@ -181,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AuthzConfig {
     jwksUrl: s.jwksUrl,
     policyWasm: s.policyWasm,
     policyData: s.policyData,
+    streamRecheckPeer: topology.workloads.get(STREAM_RECHECK_WORKLOAD)?.spiffeId,
     logLevel: s.logLevel,
   });
 }

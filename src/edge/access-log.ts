@@ -24,6 +24,8 @@ export interface AccessRecord {
   upstreamStartedAt: number | undefined;
   upstreamServiceTimeMs: number | undefined;
   bytesReceived: number;
+  /** What an upgraded stream sent the client past its 101 (Envoy counts those bytes as sent). */
+  upgradedBytesSent: number;
   /**
    * The request was refused by the HTTP/1 codec (Envoy's `DPE`), before Envoy had a request: its
    * method, path, authority, user agent and request id are all logged as null.
@@ -47,6 +49,7 @@ export function accessRecord(req: IncomingMessage): AccessRecord {
       upstreamStartedAt: undefined,
       upstreamServiceTimeMs: undefined,
       bytesReceived: 0,
+      upgradedBytesSent: 0,
       codecError: false,
     };
     records.set(req, r);
@@ -105,7 +108,7 @@ export function logAccess(log: Logger, selfSpiffeId: string, req: IncomingMessag
         upstream_cluster: r.upstreamCluster ?? null,
         upstream_host: r.upstreamHost ?? null,
         bytes_received: r.bytesReceived,
-        bytes_sent: bytesSent,
+        bytes_sent: bytesSent + r.upgradedBytesSent,
         downstream_peer_uri_san: r.clientSpiffeId ?? null,
         downstream_local_uri_san: selfSpiffeId,
         downstream_remote_address: socket.remoteAddress ?? null,

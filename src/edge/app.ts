@@ -20,6 +20,7 @@ import type { TLSSocket } from 'node:tls';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { AppError } from '../shared/errors.js';
 import { buildAdminApp } from '../shared/http/admin-app.js';
+import { serveUpgrades, upgradeOf } from '../shared/http/upgrade.js';
 import type { BuiltApp } from '../shared/service.js';
 import { createMtlsServer } from '../shared/tls/mtls-server.js';
 import { peerIdentity, peerOfKind, type PeerIdentity } from '../shared/tls/peer-identity.js';
@@ -34,6 +35,7 @@ import { codecErrorReply, emptyReply, jsonReply } from './local-reply.js';
 import { normalizePath } from './normalize-path.js';
 import { PeerAgent } from './peer-agent.js';
 import type { EdgeStats } from './stats.js';
+import { upgradeProxy } from './upgrade-proxy.js';
 import { addOnSuccess, RATING_CLUSTER, upstreamProxy } from './upstream-proxy.js';
 
 /** The Envoy cluster envoy.yaml's ext_authz filter calls, for its stat names. */
@@ -54,7 +56,10 @@ export function buildApp(config: EdgeConfig, deps: EdgeDeps): BuiltApp {
     const peer = peerIdentity(socket, config.trustDomain);
     log.warn({ reason, peer_uri_sans: peer?.uris ?? [], remote: socket.remoteAddress }, 'refused a peer that is not a client of the trust domain');
   };
-  const server = createMtlsServer(tls, edgeApp(config, deps, authzAgent, ratingAgent), { trustDomain: config.trustDomain, onRefused: refused });
+  const app = edgeApp(config, deps, authzAgent, ratingAgent);
+  const server = createMtlsServer(tls, app, { trustDomain: config.trustDomain, onRefused: refused });
+  // WebSocket handshakes take the same pipeline as any request (upgrade-proxy.ts at its end).
+  serveUpgrades(server, app);
   // Envoy names a listener's stats after its address, which is known once it listens.
   const listenerStat = (): string => {
     const a = server.address() as AddressInfo | null;
@@ -109,6 +114,7 @@ function edgeApp(config: EdgeConfig, deps: EdgeDeps, authzAgent: PeerAgent, rati
   const { envoy } = config;
   const authz = new AuthzClient(config.authzUrl, envoy.authz, () => authzAgent.agent);
   const proxy = upstreamProxy(config.ratingUrl, ratingAgent, config.routeTimeoutMs, log);
+  const proxyUpgrade = upgradeProxy(config.ratingUrl, ratingAgent, config.routeTimeoutMs, log);
 
   const app = express();
   app.disable('x-powered-by');
@@ -147,6 +153,11 @@ function edgeApp(config: EdgeConfig, deps: EdgeDeps, authzAgent: PeerAgent, rati
       return;
     }
     record.upstreamCluster = route.cluster;
+    // Envoy refuses an upgrade the route does not accept before any filter runs.
+    if (upgradeOf(req) !== undefined && !route.upgrades.includes(String(req.headers.upgrade).toLowerCase())) {
+      emptyReply(res, 403, 'upgrade_failed', { close: true });
+      return;
+    }
 
     const outcome = await authz.check({ method: req.method, pathAndQuery: req.url, headers: req.headers });
     if (outcome.kind === 'error') {
@@ -170,7 +181,7 @@ function edgeApp(config: EdgeConfig, deps: EdgeDeps, authzAgent: PeerAgent, rati
     for (const [name, value] of Object.entries(outcome.upstreamHeaders)) req.headers[name] = value;
     addOnSuccess(req, outcome.clientHeaders);
     record.details = 'via_upstream';
-    await proxy(req, res);
+    await (upgradeOf(req) === undefined ? proxy(req, res) : proxyUpgrade(req, res));
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = err instanceof AppError ? err : new AppError('internal_error', 500, 'internal error', { cause: err });

@@ -58,6 +58,11 @@ export interface EdgeRoute {
   readonly prefix: string;
   readonly cluster: string;
   readonly timeoutMs: number;
+  /**
+   * The upgrades (lower case, e.g. `websocket`) the route accepts: its own `upgrade_configs`, over
+   * the connection manager's. Envoy answers any other upgrade request with 403 `upgrade_failed`.
+   */
+  readonly upgrades: readonly string[];
 }
 
 /** Envoy's default route timeout when a route names none. */
@@ -167,7 +172,11 @@ const headerMutationSchema = z.object({
     .default({ request_mutations: [] }),
 });
 
+/** `upgrade_configs`, on the connection manager or on a route. */
+const upgradeConfigs = z.array(z.object({ upgrade_type: z.string().min(1), enabled: z.boolean().default(true) })).default([]);
+
 const hcmSchema = z.object({
+  upgrade_configs: upgradeConfigs,
   forward_client_cert_details: z.literal('SANITIZE_SET', { error: 'the dev edge implements SANITIZE_SET only' }),
   set_current_client_cert_details: z.object({ subject: z.boolean().default(false), uri: z.boolean().default(false) }).default({ subject: false, uri: false }),
   http_filters: z.array(z.object({ name: z.string(), typed_config: z.record(z.string(), z.unknown()).optional() })),
@@ -178,7 +187,7 @@ const hcmSchema = z.object({
           routes: z.array(
             z.object({
               match: z.object({ prefix: z.string().startsWith('/') }, { error: 'the dev edge reproduces prefix route matches only' }).strict(),
-              route: z.object({ cluster: z.string().min(1), timeout: durationMs.optional() }),
+              route: z.object({ cluster: z.string().min(1), timeout: durationMs.optional(), upgrade_configs: upgradeConfigs }),
             }),
           ),
         }),
@@ -270,6 +279,7 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
       prefix: r.match.prefix,
       cluster: r.route.cluster,
       timeoutMs: r.route.timeout ?? DEFAULT_ROUTE_TIMEOUT_MS,
+      upgrades: enabledUpgrades(hcm.upgrade_configs, r.route.upgrade_configs),
     })),
     xfcc: {
       mode: hcm.forward_client_cert_details,
@@ -278,6 +288,16 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
       hash: true,
     },
   });
+}
+
+/**
+ * The upgrade types a route accepts, as Envoy decides it: a route's own entry for a type wins
+ * (enabled or not); otherwise the connection manager's.
+ */
+function enabledUpgrades(hcm: z.output<typeof upgradeConfigs>, route: z.output<typeof upgradeConfigs>): string[] {
+  const enabled = new Map<string, boolean>();
+  for (const u of [...hcm, ...route]) enabled.set(u.upgrade_type.toLowerCase(), u.enabled);
+  return [...enabled].filter(([, on]) => on).map(([type]) => type);
 }
 
 /**

@@ -8,32 +8,10 @@
  */
 import type { Duplex } from 'node:stream';
 import { Agent, type RequestOptions } from 'node:https';
-import type { PeerCertificate } from 'node:tls';
-import { uriSans } from '../shared/spiffe.js';
+import { spiffeIdentityCheck } from '../shared/tls/spiffe-identity-check.js';
 import { TLS_PROFILE } from '../shared/tls/tls-profile.js';
 import type { TlsMaterial, WorkloadTls } from '../shared/tls/workload-tls.js';
 import { verifyFailureOf, type VerifyFailure } from './stats.js';
-
-/** Why an upstream's certificate was refused; the edge logs it and answers like Envoy's `UF`. */
-export class PeerIdentityError extends Error {
-  readonly code = 'ERR_PEER_IDENTITY';
-  constructor(expected: string, got: readonly string[]) {
-    super(`upstream presented ${got.length === 0 ? 'no URI SAN' : got.join(', ')}, expected exactly ${expected}`);
-    this.name = 'PeerIdentityError';
-  }
-}
-
-/**
- * The identity check Envoy's cluster SAN matcher does, as a `checkServerIdentity`: exactly one URI
- * SAN, equal to `expected`. The host name is deliberately not checked: Envoy does not check it
- * either when a SAN matcher is configured, and loopback addresses make it meaningless here.
- */
-export function spiffeIdentityCheck(expected: string): (host: string, cert: PeerCertificate) => Error | undefined {
-  return (_host, cert) => {
-    const uris = uriSans(cert.subjectaltname);
-    return uris.length === 1 && uris[0] === expected ? undefined : new PeerIdentityError(expected, uris);
-  };
-}
 
 /** Idle keep-alive connections are closed after this long (see the servers' keepAliveTimeout). */
 const IDLE_TIMEOUT_MS = 60_000;

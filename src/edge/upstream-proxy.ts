@@ -5,7 +5,7 @@
  * client); errors are answered the way Envoy's router answers them, byte for byte (503 `UF` before
  * any response byte, 504 `UT` on the route timeout).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent } from 'node:https';
 import type { Socket } from 'node:net';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
@@ -58,23 +58,35 @@ function build(target: URL, agent: Agent, routeTimeoutMs: number, log: Logger): 
         proxyReq.setHeader(EXPECTED_TIMEOUT_HEADER, String(routeTimeoutMs));
         proxyReq.once('timeout', () => timedOut.add(req));
       },
-      proxyRes: (proxyRes, req) => {
-        const r = accessRecord(req);
-        if (r.upstreamStartedAt !== undefined) r.upstreamServiceTimeMs = Math.round(performance.now() - r.upstreamStartedAt);
-        proxyRes.headers.server = SERVER_NAME;
-        if (r.upstreamServiceTimeMs !== undefined) proxyRes.headers['x-envoy-upstream-service-time'] = String(r.upstreamServiceTimeMs);
-        // Envoy appends allowed_client_headers_on_success to whatever the upstream sent.
-        for (const [name, value] of Object.entries(successHeaders.get(req) ?? {})) {
-          const existing = proxyRes.headers[name];
-          proxyRes.headers[name] = existing === undefined ? value : [...[existing].flat(), ...[value].flat()];
-        }
-      },
+      proxyRes: (proxyRes, req) => routerResponseHeaders(req, proxyRes.headers),
       error: (err, req, res) => onProxyError(err, req, res, log),
     },
   });
 }
 
-function onProxyError(err: Error, req: IncomingMessage, res: ServerResponse | Socket, log: Logger): void {
+/**
+ * What the router does to the upstream's response headers, in place: `server` overwritten, the
+ * upstream service time added (not to a 101: Envoy adds none to an upgrade's), and authz's
+ * allowed_client_headers_on_success appended to whatever the upstream sent (as Envoy does).
+ */
+export function routerResponseHeaders(req: IncomingMessage, headers: IncomingHttpHeaders, options: { upgraded?: boolean } = {}): void {
+  const r = accessRecord(req);
+  if (r.upstreamStartedAt !== undefined && options.upgraded !== true) r.upstreamServiceTimeMs = Math.round(performance.now() - r.upstreamStartedAt);
+  headers.server = SERVER_NAME;
+  if (r.upstreamServiceTimeMs !== undefined) headers['x-envoy-upstream-service-time'] = String(r.upstreamServiceTimeMs);
+  for (const [name, value] of Object.entries(successHeaders.get(req) ?? {})) {
+    const existing = headers[name];
+    headers[name] = existing === undefined ? value : [...[existing].flat(), ...[value].flat()];
+  }
+}
+
+/** Marks a request whose upstream did not answer within the route timeout (its error is then a 504 `UT`). */
+export function markTimedOut(req: IncomingMessage): void {
+  timedOut.add(req);
+}
+
+/** Answers an upstream failure as Envoy's router does: 503 `UF` before any response byte, 504 `UT` on the route timeout. */
+export function onProxyError(err: Error, req: IncomingMessage, res: ServerResponse | Socket, log: Logger): void {
   const r = accessRecord(req);
   const timeout = timedOut.has(req);
   r.flags.push(timeout ? 'UT' : 'UF');

@@ -47,7 +47,7 @@ export const REDIS_USERS: readonly RedisUser[] = [
   {
     workload: 'rating-api',
     purpose: 'ratings: the put/remove scripts (src/rating/rating-scripts.ts) and HMGET on zt:rating:* keys; rating events published on zt:rating-events:*',
-    rules: ['~zt:rating:*', 'resetchannels', '&zt:rating-events:*', '-@all', '+evalsha', '+eval', '+hget', '+hmget', '+hset', '+hdel', '+hincrby', '+del', '+client|setname', '+publish', '+subscribe', '+unsubscribe', '+ping'],
+    rules: ['~zt:rating:*', 'resetchannels', '&zt:rating-events:*', '-@all', '+evalsha', '+eval', '+hget', '+hmget', '+hset', '+hdel', '+hincrby', '+client|setname', '+publish', '+subscribe', '+unsubscribe', '+ping'],
   },
   {
     workload: 'cert-rotator',

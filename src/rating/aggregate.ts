@@ -44,3 +44,9 @@ export function viewOf(agg: Aggregate): AggregateView {
 export function asScore(n: unknown): Score | undefined {
   return SCORES.find((s) => s === n);
 }
+
+/** An aggregate from its seven counts in storage order (count, sum, then scores 1 to 5); missing ones are 0. */
+export function aggregateFromCounts(counts: readonly number[]): Aggregate {
+  const [count = 0, sum = 0, h1 = 0, h2 = 0, h3 = 0, h4 = 0, h5 = 0] = counts;
+  return { count, sum, histogram: { '1': h1, '2': h2, '3': h3, '4': h4, '5': h5 } };
+}

@@ -9,9 +9,12 @@ import { peerOfKind } from '../shared/tls/peer-identity.js';
 import type { TlsMaterial } from '../shared/tls/workload-tls.js';
 import type { RatingConfig } from './config.js';
 import type { RatingDeps } from './create-deps.js';
+import { serveUpgrades } from '../shared/http/upgrade.js';
 import { errorHandler, notFound } from './error-handler.js';
 import { ratingError } from './rating-errors.js';
 import { healthRoutes, ratingRoutes } from './routes.js';
+import { StreamServer } from './stream/stream-server.js';
+import { TokenRecheck } from './stream/token-recheck.js';
 
 /**
  * Longer than any idle timeout an edge should keep for its upstream connections, so that the edge
@@ -19,20 +22,41 @@ import { healthRoutes, ratingRoutes } from './routes.js';
  */
 const KEEP_ALIVE_TIMEOUT_MS = 75_000;
 
+/** How long a stream's token refresh may wait for authz (an edge waits 250 ms for a check; a refresh is not on a request's path). */
+const RECHECK_TIMEOUT_MS = 2000;
+
 /**
  * The rating API: the app on the mTLS listener (`port`; client certificates required, then edges
- * only), and `/healthz` and `/readyz` (ready while the store is) on the plain-HTTP admin listener
- * (`admin_port`). It never listens. Certificate rotations and refused connections are logged here.
+ * only), and `/healthz` and `/readyz` (ready while the store and the feed are) on the plain-HTTP
+ * admin listener (`admin_port`). It never listens. The rating streams' WebSocket handshakes come
+ * through the same app (serveUpgrades), so only an edge can open one, exactly as for REST.
+ * Certificate rotations and refused connections are logged here.
  */
 export function buildApp(config: RatingConfig, deps: RatingDeps): BuiltApp {
-  const { logger, tls, store } = deps;
-  const server = createMtlsServer(tls, ratingApp(config, deps), {
+  const { logger, tls, store, feed } = deps;
+  const recheck = new TokenRecheck(config.stream.authzUrl, config.stream.authzSpiffeId, tls, RECHECK_TIMEOUT_MS);
+  const streams = new StreamServer({ config: config.stream, trustDomain: config.trustDomain, store, feed, logger, recheck: (input) => recheck.check(input) });
+  const app = ratingApp(config, deps, streams);
+  const server = createMtlsServer(tls, app, {
     trustDomain: config.trustDomain,
     keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
     headersTimeoutMs: KEEP_ALIVE_TIMEOUT_MS + 5_000,
     onRefused: (why, socket) => logger.info({ reason: why, remote_address: socket.remoteAddress }, 'connection_refused'),
   });
-  const admin = createServer(buildAdminApp([{ name: `store:${store.name}`, ready: () => store.isReady() }]));
+  serveUpgrades(server, app);
+  // server.close() waits for every socket it accepted, upgraded ones included, which are no
+  // longer the HTTP server's to end: whoever closes the server closes the streams first (1001).
+  const closeServer = server.close.bind(server);
+  server.close = (callback?: (err?: Error) => void) => {
+    void streams.closeAll().then(() => closeServer(callback));
+    return server;
+  };
+  const admin = createServer(
+    buildAdminApp([
+      { name: `store:${store.name}`, ready: () => store.isReady() },
+      { name: `feed:${feed.name}`, ready: () => feed.isReady() },
+    ]),
+  );
   const onRotated = (m: TlsMaterial, previous: string): void => logger.info({ serial: m.serial, previous_serial: previous }, 'certificate_rotated');
   const onTlsError = (err: Error): void => logger.error({ err: errorMessage(err) }, 'certificate_reload_failed');
   tls.on('rotated', onRotated).on('error', onTlsError);
@@ -52,7 +76,7 @@ export function buildApp(config: RatingConfig, deps: RatingDeps): BuiltApp {
  * The rating API as an Express app. The edge check runs before routing, so a peer that is not an
  * edge learns nothing, not even which paths exist.
  */
-function ratingApp(config: RatingConfig, deps: RatingDeps): Express {
+function ratingApp(config: RatingConfig, deps: RatingDeps, streams: StreamServer): Express {
   const app = express();
   app.disable('x-powered-by');
   // Aggregates change with every write; a validator would only invite caches to serve stale ones.
@@ -75,6 +99,7 @@ function ratingApp(config: RatingConfig, deps: RatingDeps): Express {
     next(peerOfKind(req.socket, config.trustDomain, 'edge') === undefined ? ratingError('untrusted_peer') : undefined);
   });
   app.use(healthRoutes());
+  app.use(streams.routes());
   app.use(ratingRoutes(deps));
   app.use(notFound);
   app.use(errorHandler(deps.logger));

@@ -16,6 +16,8 @@ const RATING_REASONS = {
   unsupported_media_type: { status: 415, message: 'the body must be application/json' },
   not_found: { status: 404, message: 'no such resource' },
   method_not_allowed: { status: 405, message: 'method not allowed on this resource' },
+  upgrade_required: { status: 426, message: 'the stream is a WebSocket: send an Upgrade: websocket handshake' },
+  too_many_streams: { status: 429, message: 'the subject holds as many streams as it may' },
   unavailable: { status: 503, message: 'the rating store is unavailable' },
   internal_error: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;

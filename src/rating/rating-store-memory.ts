@@ -1,5 +1,5 @@
 import { emptyAggregate, type Aggregate, type Histogram } from './aggregate.js';
-import type { ItemKey, PutOutcome, RatingStore, RemoveOutcome, StoredRating } from './rating-store.js';
+import type { ChangeKind, ItemKey, ItemSnapshot, PutOutcome, RatingChange, RatingStore, RemoveOutcome, StoredRating } from './rating-store.js';
 
 interface ItemState {
   readonly users: Map<string, StoredRating>;
@@ -8,14 +8,22 @@ interface ItemState {
   readonly histogram: Histogram;
 }
 
+/** Where the memory store publishes each change (the in-process feed). */
+export type ChangeSink = (key: ItemKey, change: RatingChange) => void;
+
 /**
  * Ratings in this process's memory, for embedded mode and tests. Each write reads and updates the
  * per-user rating and the aggregate without an `await` in between, so on Node's single thread it
- * is atomic: no other request can interleave. The methods are async only to share the interface.
+ * is atomic: no other request can interleave. The change is handed to `onChange` in the same step,
+ * so changes are published in `seq` order. The methods are async only to share the interface.
  */
 export class MemoryRatingStore implements RatingStore {
   readonly name = 'memory';
   readonly #items = new Map<string, ItemState>();
+  /** Each item's sequence number; kept when its last rating goes, so it never goes back. */
+  readonly #seqs = new Map<string, number>();
+
+  constructor(private readonly onChange: ChangeSink = () => undefined) {}
 
   put(key: ItemKey, user: string, rating: StoredRating): Promise<PutOutcome> {
     const id = itemId(key);
@@ -34,7 +42,9 @@ export class MemoryRatingStore implements RatingStore {
     state.sum += rating.score;
     state.histogram[rating.score] += 1;
     state.users.set(user, copy(rating));
-    const outcome: PutOutcome = { created: previous === undefined, aggregate: snapshot(state), ...(previous ? { previousScore: previous.score } : {}) };
+    const aggregate = snapshot(state);
+    const seq = this.#changed(key, previous === undefined ? 'created' : 'replaced', aggregate);
+    const outcome: PutOutcome = { created: previous === undefined, aggregate, seq, ...(previous ? { previousScore: previous.score } : {}) };
     return Promise.resolve(outcome);
   }
 
@@ -43,20 +53,27 @@ export class MemoryRatingStore implements RatingStore {
     const state = this.#items.get(id);
     const previous = state?.users.get(user);
     if (state === undefined || previous === undefined) {
-      return Promise.resolve({ deleted: false, aggregate: state ? snapshot(state) : emptyAggregate() });
+      return Promise.resolve({ deleted: false, aggregate: state ? snapshot(state) : emptyAggregate(), seq: this.#seqs.get(id) ?? 0 });
     }
     state.users.delete(user);
     state.count -= 1;
     state.sum -= previous.score;
     state.histogram[previous.score] -= 1;
-    // An item with no ratings left holds nothing, as in Redis where the emptied hashes disappear.
+    // An item with no ratings left holds nothing but its sequence number, as in Redis.
     if (state.count === 0) this.#items.delete(id);
-    return Promise.resolve({ deleted: true, aggregate: snapshot(state) });
+    const aggregate = snapshot(state);
+    return Promise.resolve({ deleted: true, aggregate, seq: this.#changed(key, 'deleted', aggregate) });
   }
 
   aggregate(key: ItemKey): Promise<Aggregate> {
     const state = this.#items.get(itemId(key));
     return Promise.resolve(state ? snapshot(state) : emptyAggregate());
+  }
+
+  snapshot(key: ItemKey): Promise<ItemSnapshot> {
+    const id = itemId(key);
+    const state = this.#items.get(id);
+    return Promise.resolve({ aggregate: state ? snapshot(state) : emptyAggregate(), seq: this.#seqs.get(id) ?? 0 });
   }
 
   isReady(): boolean {
@@ -65,6 +82,15 @@ export class MemoryRatingStore implements RatingStore {
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+
+  /** Advances the item's sequence number and publishes the change; returns the new number. */
+  #changed(key: ItemKey, change: ChangeKind, aggregate: Aggregate): number {
+    const id = itemId(key);
+    const seq = (this.#seqs.get(id) ?? 0) + 1;
+    this.#seqs.set(id, seq);
+    this.onChange(key, { seq, change, aggregate });
+    return seq;
   }
 }
 

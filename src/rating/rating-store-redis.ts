@@ -2,10 +2,11 @@ import type { Redis, Result } from 'ioredis';
 import { z } from 'zod';
 import { closeRedisClient, createRedisClient, type RedisServer } from '../shared/redis-client.js';
 import type { WorkloadTls } from '../shared/tls/workload-tls.js';
-import { asScore, emptyAggregate, type Aggregate } from './aggregate.js';
+import { aggregateFromCounts, asScore, emptyAggregate, type Aggregate } from './aggregate.js';
+import { eventsChannel } from './feed/events-channel.js';
 import { ratingError } from './rating-errors.js';
-import { PUT_SCRIPT, REMOVE_SCRIPT } from './rating-scripts.js';
-import type { ItemKey, PutOutcome, RatingStore, RemoveOutcome, StoredRating } from './rating-store.js';
+import { PUT_SCRIPT, REMOVE_SCRIPT, SNAPSHOT_SCRIPT } from './rating-scripts.js';
+import type { ItemKey, ItemSnapshot, PutOutcome, RatingStore, RemoveOutcome, StoredRating } from './rating-store.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -13,6 +14,8 @@ declare module 'ioredis' {
     ztRatingPut(numKeys: number, ...keysAndArgs: string[]): Result<unknown, Context>;
     /** REMOVE_SCRIPT, likewise. */
     ztRatingRemove(numKeys: number, ...keysAndArgs: string[]): Result<unknown, Context>;
+    /** SNAPSHOT_SCRIPT, likewise. */
+    ztRatingSnapshot(numKeys: number, ...keysAndArgs: string[]): Result<unknown, Context>;
   }
 }
 
@@ -30,11 +33,13 @@ const COMMAND_TIMEOUT_MS = 2000;
 /** Every key of the store starts with this. */
 const KEY_PREFIX = 'zt:rating:';
 
-const replySchema = z.tuple([z.number().int(), z.number().int()]).rest(z.string().nullable());
+const replySchema = z.tuple([z.number().int(), z.number().int(), z.number().int()]).rest(z.string().nullable());
+const snapshotSchema = z.tuple([z.number().int()]).rest(z.string().nullable());
 
 /**
  * Ratings in Redis, shared by every rating API replica. Each write is one Lua script that updates
- * the user's rating and the item's aggregate together (see rating-scripts.ts).
+ * the user's rating and the item's aggregate together and publishes the change on the item's
+ * events channel (see rating-scripts.ts), where every replica's feed hears it.
  *
  * No offline queue and no resend: a write while Redis is away fails at once with 503 instead of
  * piling up, and a script that may have run is never run a second time (a resent create would
@@ -49,23 +54,31 @@ export class RedisRatingStore implements RatingStore {
     this.#client = createRedisClient({ server: options.server, identity: options.identity, connectionName: 'zt-rating-store', commandTimeoutMs: COMMAND_TIMEOUT_MS, onError: options.onError });
     this.#client.defineCommand('ztRatingPut', { lua: PUT_SCRIPT });
     this.#client.defineCommand('ztRatingRemove', { lua: REMOVE_SCRIPT });
+    this.#client.defineCommand('ztRatingSnapshot', { lua: SNAPSHOT_SCRIPT });
   }
 
   async put(key: ItemKey, user: string, rating: StoredRating): Promise<PutOutcome> {
     const k = keysOf(key);
-    const reply = await this.#run(() => this.#client.ztRatingPut(2, k.users, k.agg, user, String(rating.score), JSON.stringify(rating)), toScriptReply);
+    const reply = await this.#run(() => this.#client.ztRatingPut(2, k.users, k.agg, user, String(rating.score), JSON.stringify(rating), eventsChannel(key)), toScriptReply);
     const previousScore = asScore(reply.old);
-    return { created: reply.flag === 1, aggregate: reply.aggregate, ...(previousScore === undefined ? {} : { previousScore }) };
+    return { created: reply.flag === 1, aggregate: reply.aggregate, seq: reply.seq, ...(previousScore === undefined ? {} : { previousScore }) };
   }
 
   async remove(key: ItemKey, user: string): Promise<RemoveOutcome> {
     const k = keysOf(key);
-    const reply = await this.#run(() => this.#client.ztRatingRemove(2, k.users, k.agg, user), toScriptReply);
-    return { deleted: reply.flag === 1, aggregate: reply.aggregate };
+    const reply = await this.#run(() => this.#client.ztRatingRemove(2, k.users, k.agg, user, eventsChannel(key)), toScriptReply);
+    return { deleted: reply.flag === 1, aggregate: reply.aggregate, seq: reply.seq };
   }
 
   async aggregate(key: ItemKey): Promise<Aggregate> {
     return this.#run(() => this.#client.hmget(keysOf(key).agg, 'count', 'sum', '1', '2', '3', '4', '5'), toAggregate);
+  }
+
+  async snapshot(key: ItemKey): Promise<ItemSnapshot> {
+    return this.#run(() => this.#client.ztRatingSnapshot(1, keysOf(key).agg), (reply) => {
+      const [seq, ...fields] = snapshotSchema.parse(reply);
+      return { seq, aggregate: toAggregate(fields) };
+    });
   }
 
   isReady(): boolean {
@@ -110,13 +123,14 @@ function keysOf(key: ItemKey): { users: string; agg: string } {
 interface ScriptReply {
   readonly flag: number;
   readonly old: number;
+  readonly seq: number;
   readonly aggregate: Aggregate;
 }
 
 function toScriptReply(reply: unknown): ScriptReply {
   const r = replySchema.parse(reply);
-  const [flag, old, ...fields] = r;
-  return { flag, old, aggregate: toAggregate(fields) };
+  const [flag, old, seq, ...fields] = r;
+  return { flag, old, seq, aggregate: toAggregate(fields) };
 }
 
 /** HMGET count sum 1 2 3 4 5 as an Aggregate; all-missing fields are an item never rated. */
@@ -128,6 +142,5 @@ function toAggregate(fields: unknown): Aggregate {
     if (!Number.isSafeInteger(x) || x < 0) throw new Error(`aggregate field is not a count: ${v}`);
     return x;
   });
-  const [count = 0, sum = 0, h1 = 0, h2 = 0, h3 = 0, h4 = 0, h5 = 0] = n;
-  return { count, sum, histogram: { '1': h1, '2': h2, '3': h3, '4': h4, '5': h5 } };
+  return aggregateFromCounts(n);
 }

@@ -2,12 +2,12 @@ import { Router, type Request, type Response } from 'express';
 import { requestIdFrom } from '../shared/http/request-id.js';
 import type { Logger } from '../shared/logger.js';
 import { checkRole, checkTenant } from './access.js';
-import { asScore, viewOf } from './aggregate.js';
+import { viewOf } from './aggregate.js';
 import { callerFrom, type Caller } from './caller.js';
 import { methodNotAllowed } from './error-handler.js';
 import { readJsonBody } from './json-body.js';
-import { ratingError } from './rating-errors.js';
-import type { ItemKey, RatingStore, StoredRating } from './rating-store.js';
+import type { ItemKey, RatingStore } from './rating-store.js';
+import { deleteRating, storedRating, writeRating } from './rating-writes.js';
 import { itemParamsSchema, parseOrReject, ratingBodySchema, userParamsSchema } from './validation.js';
 
 const RATINGS_PATH = '/v1/tenants/:tenant/items/:item/ratings';
@@ -35,22 +35,9 @@ export function ratingRoutes({ store, logger }: RatingRoutesDeps): Router {
     })
     .post(async (req, res) => {
       const { caller, params } = authorise(req, 'write');
-      const body = parseOrReject(ratingBodySchema, await readJsonBody(req, res));
-      const score = asScore(body.score);
-      if (score === undefined) throw ratingError('invalid_request');
-      const rating: StoredRating = body.comment === undefined ? { score } : { score, comment: body.comment };
-      const outcome = await store.put(params, caller.subject, rating);
-      const replaced = outcome.previousScore === undefined ? {} : { previous_score: outcome.previousScore };
-      const { tenant, item } = params;
-      logger.info({ request_id: requestIdFrom(req.headers['x-request-id']), tenant, item, subject: caller.subject, score, created: outcome.created, ...replaced }, 'rating_written');
-      res.status(outcome.created ? 201 : 200).json({
-        item: params.item,
-        user: caller.subject,
-        score,
-        ...(rating.comment === undefined ? {} : { comment: rating.comment }),
-        created: outcome.created,
-        aggregate: viewOf(outcome.aggregate),
-      });
+      const rating = storedRating(parseOrReject(ratingBodySchema, await readJsonBody(req, res)));
+      const result = await writeRating({ store, logger, requestId: requestIdFrom(req.headers['x-request-id']), caller, key: params, via: 'rest' }, rating);
+      res.status(result.status).json(result.body);
     })
     .all(methodNotAllowed(['GET', 'HEAD', 'POST']));
 
@@ -58,9 +45,8 @@ export function ratingRoutes({ store, logger }: RatingRoutesDeps): Router {
     .route(USER_RATING_PATH)
     .delete(async (req, res) => {
       const { caller, params } = authoriseDelete(req);
-      const outcome = await store.remove(params, params.user);
-      if (!outcome.deleted) throw ratingError('not_found');
-      logger.info({ request_id: requestIdFrom(req.headers['x-request-id']), tenant: params.tenant, item: params.item, subject: caller.subject, user: params.user }, 'rating_deleted');
+      const key = { tenant: params.tenant, item: params.item };
+      await deleteRating({ store, logger, requestId: requestIdFrom(req.headers['x-request-id']), caller, key, via: 'rest' }, params.user);
       res.status(204).end();
     })
     .all(methodNotAllowed(['DELETE']));
@@ -69,7 +55,7 @@ export function ratingRoutes({ store, logger }: RatingRoutesDeps): Router {
 }
 
 /** The caller, the validated path and the access checks of a read or write, in that order. */
-function authorise(req: Request, kind: 'read' | 'write'): { caller: Caller; params: ItemKey } {
+export function authorise(req: Request, kind: 'read' | 'write'): { caller: Caller; params: ItemKey } {
   const caller = callerFrom(req.headers);
   const params = parseOrReject(itemParamsSchema, req.params);
   checkTenant(caller, params.tenant);

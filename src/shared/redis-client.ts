@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import { ConfigError } from './errors.js';
-import { spiffeServerCheck } from './tls/spiffe-server-check.js';
+import { spiffeIdentityCheck } from './tls/spiffe-identity-check.js';
 import { TLS_PROFILE } from './tls/tls-profile.js';
 import type { TlsMaterial, WorkloadTls } from './tls/workload-tls.js';
 
@@ -48,7 +48,7 @@ export function redisTlsOptions(material: Pick<TlsMaterial, 'cert' | 'key' | 'ca
     key: material.key,
     ca: material.ca,
     rejectUnauthorized: true,
-    checkServerIdentity: spiffeServerCheck(server.spiffeId),
+    checkServerIdentity: spiffeIdentityCheck(server.spiffeId),
     ...(isIP(host) === 0 ? { servername: host } : {}),
   };
 }

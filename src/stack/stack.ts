@@ -114,7 +114,7 @@ const ENVOY_YAML = join(REPO_ROOT, 'envoy', 'envoy.yaml');
 const POLICY_WASM = join(REPO_ROOT, 'policies', 'build', 'policy.wasm');
 const POLICY_DATA = join(REPO_ROOT, 'policies', 'data.json');
 /** Settings a child must never inherit from the runner's environment: each is set per child. */
-const PER_CHILD = ['ZT_WORKLOAD', 'EDGE_REGION', 'EDGE_LISTEN', 'EDGE_ADMIN_LISTEN', 'AUTHZ_URL', 'RATING_URL', 'REDIS_URL'];
+const PER_CHILD = ['ZT_WORKLOAD', 'EDGE_REGION', 'EDGE_LISTEN', 'EDGE_ADMIN_LISTEN', 'AUTHZ_URL', 'RATING_URL', 'RATING_AUTHZ_URL', 'REDIS_URL'];
 
 /** Starts the whole stack and resolves once every service is ready. */
 export async function startStack(options: StackOptions = {}): Promise<RunningStack> {
@@ -208,7 +208,13 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
       spawnChild(name, serviceLaunch(service, runtime), env, users.of(workload)).then((c) => waitUntilReady(c, `http://${HOST}:${adminPort}/readyz`, httpReady(`http://${HOST}:${adminPort}/readyz`), deadline));
     await Promise.all([
       svc('authz', 'authz', 'authz', { ...withRedis, AUTHZ_LISTEN: `${serviceHost}:${ports.authz.listen}`, AUTHZ_ADMIN_LISTEN: `${HOST}:${ports.authz.admin}`, POLICY_WASM: inherited.POLICY_WASM ?? POLICY_WASM, POLICY_DATA: inherited.POLICY_DATA ?? POLICY_DATA }, ports.authz.admin),
-      svc('rating', 'rating', 'rating-api', { ...withRedis, RATING_LISTEN: `${serviceHost}:${ports.rating.listen}`, RATING_ADMIN_LISTEN: `${HOST}:${ports.rating.admin}` }, ports.rating.admin),
+      svc(
+        'rating',
+        'rating',
+        'rating-api',
+        { ...withRedis, RATING_LISTEN: `${serviceHost}:${ports.rating.listen}`, RATING_ADMIN_LISTEN: `${HOST}:${ports.rating.admin}`, RATING_AUTHZ_URL: `https://${connectHost(serviceHost)}:${ports.authz.listen}` },
+        ports.rating.admin,
+      ),
     ]);
     const edgeEnv = (region: string, port: number, admin: number): NodeJS.ProcessEnv => ({
       ...baseEnv,

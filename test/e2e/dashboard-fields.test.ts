@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { dashboardQueries, jsonFields } from '../helpers/logql-fields.js';
 import { REPO_ROOT, runScript } from '../helpers/run-script.js';
 import { givenStack, ratingsPath, type TestStack } from '../helpers/given-stack.js';
+import { StreamClient } from '../helpers/stream-client.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const DASHBOARD = resolve(REPO_ROOT, 'compose/grafana/dashboards/zero-trust.json');
 
@@ -33,6 +35,20 @@ describe('the Grafana dashboard against the logs the services really write', fun
     // An allow, a write, a 429 and a cross-region deny, so every panel has lines to count.
     for (let i = 0; i < 6; i++) await edge.post(ratingsPath(`dash-${i}`)).set('authorization', `Bearer ${token}`).send({ score: 4 });
     await (await s.edge('eu-central')).get(ratingsPath('dash-0')).set('authorization', `Bearer ${token}`);
+    // A stream opened and closed by its client, and one closed with 4003 for a denied publish.
+    const tls = await s.pki.tls('client-alice');
+    const viewerToken = await s.token({ sub: 'dash-viewer', roles: ['viewer'] });
+    for (const publish of [false, true]) {
+      const stream = await StreamClient.connect(s.edgeAddress('us-east'), `${ratingsPath('dash-0')}/stream`, { ...tls, headers: { authorization: `Bearer ${viewerToken}` } });
+      await stream.next('snapshot');
+      if (publish) {
+        stream.send({ type: 'rate', id: 'no', score: 1 });
+        assert.equal((await stream.waitClosed()).code, 4003);
+      } else {
+        await stream.close();
+      }
+    }
+    await waitFor('both streams\' close lines', () => (jsonLines(s.lines, 'rating').filter((l) => l.msg === 'stream' && l.event === 'closed').length >= 2 ? true : undefined));
     const rotated = await runScript('rotate-certs', ['--dry-run'], { ZT_PKI_DIR: s.pki.dir, ZT_PKI_CONFIG: s.pki.configFile });
     assert.equal(rotated.code, 0, rotated.stderr);
     rotatorLines = rotated.stderr

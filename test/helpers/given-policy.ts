@@ -5,13 +5,13 @@
  * edge.
  */
 import { execFile } from 'node:child_process';
-import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Claims } from '../../src/authz/jwt/claims.js';
 import type { PolicyInput } from '../../src/authz/policy/policy-engine.js';
 import { edgeOf, loadTopology } from '../../src/shared/topology.js';
+import { policyStaleness } from '../../src/stack/policy-build.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const topology = loadTopology(join(repoRoot, 'pki', 'workloads.yaml'));
@@ -21,29 +21,12 @@ export const dataPath = join(policiesDir, 'data.json');
 
 /**
  * Runs `scripts/build-policy.ts` when policies/build/policy.wasm is missing or older than any
- * policy .rego file, so the tests always exercise the policy as it is on disk.
+ * policy .rego file (the stack's own freshness rule), so the tests always exercise the policy as it
+ * is on disk.
  */
 export async function givenBuiltPolicy(): Promise<void> {
-  const built = await stat(wasmPath).then(
-    (s) => s.mtimeMs,
-    () => undefined,
-  );
-  const sources = await regoSources(policiesDir);
-  const newest = Math.max(...(await Promise.all(sources.map(async (f) => (await stat(f)).mtimeMs))));
-  if (built !== undefined && built >= newest) return;
-  await promisify(execFile)(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', 'build-policy.ts')], {
-    cwd: repoRoot,
-  });
-}
-
-async function regoSources(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory() && entry.name !== 'build') out.push(...(await regoSources(path)));
-    else if (entry.isFile() && entry.name.endsWith('.rego') && !entry.name.endsWith('_test.rego')) out.push(path);
-  }
-  return out;
+  if ((await policyStaleness(policiesDir, wasmPath)) === undefined) return;
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', 'build-policy.ts')], { cwd: repoRoot });
 }
 
 /** The edge of `region`, as the service reads it from the edge's certificate. */

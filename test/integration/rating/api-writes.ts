@@ -17,6 +17,7 @@ export function ratingWritesAndReads(ctx: SuiteContext): void {
         score: 4,
         comment: 'solid',
         created: true,
+        seq: 1,
         aggregate: { count: 1, average: 4, histogram: { '1': 0, '2': 0, '3': 0, '4': 1, '5': 0 } },
       });
       assert.deepEqual(await stored('alice'), { score: 4, comment: 'solid' });

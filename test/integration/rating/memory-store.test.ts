@@ -12,13 +12,13 @@ describe('MemoryRatingStore', () => {
     return { open: () => Promise.resolve(store), ratings: (key) => Promise.resolve(store.ratings(key)) };
   });
 
-  it('starts an item afresh once its last rating is removed', async () => {
+  it('starts an item afresh once its last rating is removed, but its sequence number carries on', async () => {
     const store = new MemoryRatingStore();
     const key = { tenant: 'acme', item: 'i1' };
     await store.put(key, 'alice', { score: 3 });
-    assert.deepEqual(await store.remove(key, 'alice'), { deleted: true, aggregate: emptyAggregate() });
+    assert.deepEqual(await store.remove(key, 'alice'), { deleted: true, aggregate: emptyAggregate(), seq: 2 });
     assert.deepEqual(await store.aggregate(key), emptyAggregate());
-    assert.deepEqual(await store.put(key, 'alice', { score: 4 }), { created: true, aggregate: { count: 1, sum: 4, histogram: { '1': 0, '2': 0, '3': 0, '4': 1, '5': 0 } } });
+    assert.deepEqual(await store.put(key, 'alice', { score: 4 }), { created: true, aggregate: { count: 1, sum: 4, histogram: { '1': 0, '2': 0, '3': 0, '4': 1, '5': 0 } }, seq: 3 });
   });
 
   it('keeps copies, so a caller cannot change a stored rating or aggregate', async () => {

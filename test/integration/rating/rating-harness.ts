@@ -9,6 +9,7 @@ import request from 'supertest';
 import { buildApp } from '../../../src/rating/app.js';
 import { loadConfig, type RatingConfig } from '../../../src/rating/config.js';
 import { createDeps, type RatingDeps } from '../../../src/rating/create-deps.js';
+import type { RatingFeed } from '../../../src/rating/feed/rating-feed.js';
 import type { RatingStore } from '../../../src/rating/rating-store.js';
 import { createLogger, type Logger } from '../../../src/shared/logger.js';
 import { startService, type ServiceDefinition } from '../../../src/shared/service.js';
@@ -76,12 +77,12 @@ export function ratingEnv(pki: TestPki, extra: NodeJS.ProcessEnv = {}): NodeJS.P
  * The service as main.ts defines it, with the test's logger and, when given, its store; `opened`
  * hears of the deps once they are open.
  */
-export function ratingService(logger: Logger, options: { store?: RatingStore; opened?: (deps: RatingDeps) => void } = {}): ServiceDefinition<RatingConfig, RatingDeps> {
+export function ratingService(logger: Logger, options: { store?: RatingStore; feed?: RatingFeed; opened?: (deps: RatingDeps) => void } = {}): ServiceDefinition<RatingConfig, RatingDeps> {
   return {
     name: 'rating',
     loadConfig,
     async createDeps(config) {
-      const deps = await createDeps(config, { logger, ...(options.store ? { store: options.store } : {}) });
+      const deps = await createDeps(config, { logger, ...(options.store ? { store: options.store } : {}), ...(options.feed ? { feed: options.feed } : {}) });
       options.opened?.(deps);
       return deps;
     },
@@ -111,11 +112,14 @@ export interface WorkloadClient {
   head(path: string): request.Test;
 }
 
-/** Starts the service over the test PKI with the given store; `env` adds or overrides settings. */
-export async function startApi(pki: TestPki, store: RatingStore, env: NodeJS.ProcessEnv = {}): Promise<RunningApi> {
+/**
+ * Starts the service over the test PKI with the given store (and feed, else one the store does not
+ * publish to); `env` adds or overrides settings.
+ */
+export async function startApi(pki: TestPki, store: RatingStore, env: NodeJS.ProcessEnv = {}, feed?: RatingFeed): Promise<RunningApi> {
   const logs = captureLogs();
   const logger = createLogger('rating', { level: 'debug', destination: logs.destination });
-  const running = await startService(ratingService(logger, { store }), ratingEnv(pki, env));
+  const running = await startService(ratingService(logger, { store, ...(feed ? { feed } : {}) }), ratingEnv(pki, env));
   const port = running.ports.port ?? 0;
   // By name: leaves carry DNS SANs only, no IP SAN (README, "The PKI").
   const base = `https://localhost:${port}`;

@@ -34,9 +34,9 @@ export function behavesLikeARatingStore(harness: () => RatingStoreHarness): void
     const h = harness();
     const store = await h.open();
     const first = await store.put(I1, 'alice', { score: 2, comment: 'meh' });
-    assert.deepEqual(first, { created: true, aggregate: { count: 1, sum: 2, histogram: { '1': 0, '2': 1, '3': 0, '4': 0, '5': 0 } } });
+    assert.deepEqual(first, { created: true, aggregate: { count: 1, sum: 2, histogram: { '1': 0, '2': 1, '3': 0, '4': 0, '5': 0 } }, seq: 1 });
     const second = await store.put(I1, 'alice', { score: 5 });
-    assert.deepEqual(second, { created: false, previousScore: 2, aggregate: { count: 1, sum: 5, histogram: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 1 } } });
+    assert.deepEqual(second, { created: false, previousScore: 2, aggregate: { count: 1, sum: 5, histogram: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 1 } }, seq: 2 });
     assert.deepEqual(await h.ratings(I1), new Map([['alice', { score: 5 }]]));
     assert.deepEqual((await store.put(I1, 'alice', { score: 1 })).previousScore, 5);
   });
@@ -46,17 +46,19 @@ export function behavesLikeARatingStore(harness: () => RatingStoreHarness): void
     const store = await h.open();
     await store.put(I1, 'alice', { score: 1 });
     await store.put(I1, 'bob', { score: 4 });
-    assert.deepEqual(await store.remove(I1, 'carol'), { deleted: false, aggregate: { count: 2, sum: 5, histogram: { '1': 1, '2': 0, '3': 0, '4': 1, '5': 0 } } });
-    assert.deepEqual(await store.remove(I1, 'alice'), { deleted: true, aggregate: { count: 1, sum: 4, histogram: { '1': 0, '2': 0, '3': 0, '4': 1, '5': 0 } } });
+    assert.deepEqual(await store.remove(I1, 'carol'), { deleted: false, aggregate: { count: 2, sum: 5, histogram: { '1': 1, '2': 0, '3': 0, '4': 1, '5': 0 } }, seq: 2 });
+    assert.deepEqual(await store.remove(I1, 'alice'), { deleted: true, aggregate: { count: 1, sum: 4, histogram: { '1': 0, '2': 0, '3': 0, '4': 1, '5': 0 } }, seq: 3 });
     assert.deepEqual(await h.ratings(I1), new Map([['bob', { score: 4 }]]));
-    assert.deepEqual(await store.remove(I1, 'bob'), { deleted: true, aggregate: emptyAggregate() });
+    assert.deepEqual(await store.remove(I1, 'bob'), { deleted: true, aggregate: emptyAggregate(), seq: 4 });
     assert.deepEqual(await store.aggregate(I1), emptyAggregate());
+    assert.deepEqual(await store.snapshot(I1), { aggregate: emptyAggregate(), seq: 4 }, 'the sequence number outlives the last rating');
   });
 
   it('answers an unknown item with an empty aggregate and removes an unknown user\'s rating as a no-op', async () => {
     const store = await harness().open();
     assert.deepEqual(await store.aggregate({ tenant: 'acme', item: 'nothing' }), emptyAggregate());
-    assert.deepEqual(await store.remove({ tenant: 'acme', item: 'nothing' }, 'nobody'), { deleted: false, aggregate: emptyAggregate() });
+    assert.deepEqual(await store.remove({ tenant: 'acme', item: 'nothing' }, 'nobody'), { deleted: false, aggregate: emptyAggregate(), seq: 0 });
+    assert.deepEqual(await store.snapshot({ tenant: 'acme', item: 'nothing' }), { aggregate: emptyAggregate(), seq: 0 });
   });
 
   it('keeps the same item id in two tenants apart', async () => {

@@ -7,13 +7,18 @@
  * real store, and the suites compare the two.
  */
 import type { Aggregate } from '../../../src/rating/aggregate.js';
-import { MemoryRatingStore } from '../../../src/rating/rating-store-memory.js';
-import type { ItemKey, PutOutcome, RatingStore, RemoveOutcome, StoredRating } from '../../../src/rating/rating-store.js';
+import { MemoryRatingStore, type ChangeSink } from '../../../src/rating/rating-store-memory.js';
+import type { ItemKey, ItemSnapshot, PutOutcome, RatingStore, RemoveOutcome, StoredRating } from '../../../src/rating/rating-store.js';
 
 export class RecordingStore implements RatingStore {
   readonly name = 'memory';
-  readonly #store = new MemoryRatingStore();
+  readonly #store: MemoryRatingStore;
   readonly #items = new Map<string, { key: ItemKey; users: Map<string, StoredRating> }>();
+
+  /** `onChange` hears every change, as the in-process feed would. */
+  constructor(onChange?: ChangeSink) {
+    this.#store = new MemoryRatingStore(onChange);
+  }
 
   put(key: ItemKey, user: string, rating: StoredRating): Promise<PutOutcome> {
     const outcome = this.#store.put(key, user, rating);
@@ -29,6 +34,10 @@ export class RecordingStore implements RatingStore {
 
   aggregate(key: ItemKey): Promise<Aggregate> {
     return this.#store.aggregate(key);
+  }
+
+  snapshot(key: ItemKey): Promise<ItemSnapshot> {
+    return this.#store.snapshot(key);
   }
 
   isReady(): boolean {

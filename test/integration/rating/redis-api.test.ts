@@ -7,7 +7,7 @@ import { bodyOf, errorBody, writeBody } from './response-shapes.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { behavesLikeTheRatingApi } from './rating-api-suite.js';
 import { ALICE, ratingsPath, startApi, ztHeaders, type RunningApi } from './rating-harness.js';
-import { storedRatingIn } from './stored-in-redis.js';
+import { recordsIn, storedRatingIn } from './stored-in-redis.js';
 
 describe('rating API over mTLS with the Redis store', () => {
   const redis = useRedis();
@@ -33,7 +33,7 @@ describe('rating API over mTLS with the Redis store', () => {
   behavesLikeTheRatingApi(() => ({
     pki: () => pki,
     open: openRedisApi,
-    storedRecords: () => admin.dbsize(),
+    storedRecords: () => recordsIn(admin),
     storedRating: (_api, key, user) => storedRatingIn(admin, key, user),
   }));
 

@@ -42,8 +42,8 @@ describe('RedisRatingStore', () => {
     await store.put(I1, 'bob', { score: 2 });
     assert.deepEqual((await admin.keys('*')).sort(), ['zt:rating:acme:i1:agg', 'zt:rating:acme:i1:users']);
     assert.deepEqual(JSON.parse((await admin.hget('zt:rating:acme:i1:users', 'alice')) ?? ''), { score: 4, comment: 'ok' });
-    // HINCRBY creates a histogram field on first use; a missing one reads as 0.
-    assert.deepEqual(await admin.hgetall('zt:rating:acme:i1:agg'), { count: '2', sum: '6', '2': '1', '4': '1' });
+    // HINCRBY creates a histogram field on first use; a missing one reads as 0. seq counts the changes.
+    assert.deepEqual(await admin.hgetall('zt:rating:acme:i1:agg'), { count: '2', sum: '6', '2': '1', '4': '1', seq: '2' });
   });
 
   it('keeps the comment with the rating, byte for byte', async () => {
@@ -58,11 +58,12 @@ describe('RedisRatingStore', () => {
     assert.match(String(await admin.client('LIST')), /name=zt-rating-store /);
   });
 
-  it('removes both keys when the last rating of an item goes', async () => {
+  it('removes the ratings and the totals when the last rating of an item goes, keeping only its sequence number', async () => {
     const store = await open();
     await store.put(I1, 'alice', { score: 4 });
     await store.remove(I1, 'alice');
-    assert.equal(await admin.dbsize(), 0);
+    assert.deepEqual(await admin.keys('*'), ['zt:rating:acme:i1:agg']);
+    assert.deepEqual(await admin.hgetall('zt:rating:acme:i1:agg'), { seq: '2' });
   });
 
   it('fails a write over a corrupt stored rating with unavailable and changes nothing', async () => {

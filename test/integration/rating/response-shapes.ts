@@ -20,6 +20,7 @@ export const writeBody = z.strictObject({
   score: z.number(),
   comment: z.string().optional(),
   created: z.boolean(),
+  seq: z.number(),
   aggregate: z.strictObject({ count: z.number(), average: z.number().nullable(), histogram }),
 });
 

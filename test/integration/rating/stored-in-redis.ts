@@ -11,3 +11,16 @@ export async function storedRatingsIn(admin: Redis, key: ItemKey): Promise<Map<s
 export async function storedRatingIn(admin: Redis, key: ItemKey, user: string): Promise<StoredRating | undefined> {
   return (await storedRatingsIn(admin, key)).get(user);
 }
+
+/**
+ * How many keys hold ratings or totals: every key, except an item's `:agg` hash that holds nothing
+ * but its sequence number (kept when the last rating goes, so that it never goes back).
+ */
+export async function recordsIn(admin: Redis): Promise<number> {
+  let n = 0;
+  for (const key of await admin.keys('*')) {
+    if (key.endsWith(':agg') && (await admin.hkeys(key)).every((f) => f === 'seq')) continue;
+    n += 1;
+  }
+  return n;
+}

@@ -15,6 +15,8 @@ const LOGGED_FIELDS = new Set([
   'request_id', 'subject', 'tenant', 'tier', 'client_spiffe_id', 'edge_region', 'method', 'path', 'decision', 'reason', 'status', 'buckets', 'latency_us',
   // rating API, msg=rating_written / rating_deleted
   'item', 'score', 'created',
+  // rating API, msg=stream (event opened / closed) and msg=stream_publish_denied
+  'event', 'open_streams', 'close_code',
   // rotator, msg=cert_status
   'workload', 'spiffe_id', 'serial', 'not_after', 'seconds_left', 'renewed',
 ]);
@@ -33,7 +35,7 @@ describe('compose/grafana/dashboards/zero-trust.json', () => {
 
   it('has the panels the operators need', () => {
     const titles = new Set(queries.map((q) => q.panel));
-    for (const t of ['Decisions per minute by reason', '429s by tier', 'Cross-region denials by edge', 'Decision latency p50 / p99', 'Rating write rate', 'Certificate expiry']) {
+    for (const t of ['Decisions per minute by reason', '429s by tier', 'Cross-region denials by edge', 'Decision latency p50 / p99', 'Rating write rate', 'Certificate expiry', 'Open rating streams', 'Stream closes by code', 'Denied stream publishes']) {
       assert.ok(titles.has(t), `panel "${t}" exists and has a query`);
     }
   });
@@ -56,11 +58,17 @@ describe('compose/grafana/dashboards/zero-trust.json', () => {
     for (const e of latency) assert.match(e, /\| json .*msg="decision".*\| unwrap latency_us/);
   });
 
+  it('counts open streams from the open_streams of the stream lines, and closes by close_code', () => {
+    const byPanel = (title: string): string[] => queries.filter((q) => q.panel === title).map((q) => q.expr);
+    for (const e of byPanel('Open rating streams')) assert.match(e, /\{service="rating"\} \| json .*msg="stream" \| unwrap open_streams/);
+    for (const e of byPanel('Stream closes by code')) assert.match(e, /^sum by \(close_code\) .*msg="stream" \| event="closed"/);
+  });
+
   it('references only JSON fields that the services log', () => {
     const fields = dashboardJsonFields(DASHBOARD);
     assert.ok(fields.length > 0);
     for (const f of fields) assert.ok(LOGGED_FIELDS.has(f), `the dashboard uses field "${f}", which no service logs`);
-    for (const f of ['latency_us', 'edge_region', 'tier', 'reason', 'seconds_left', 'workload']) assert.ok(fields.includes(f), `the dashboard uses ${f}`);
+    for (const f of ['latency_us', 'edge_region', 'tier', 'reason', 'seconds_left', 'workload', 'open_streams', 'close_code']) assert.ok(fields.includes(f), `the dashboard uses ${f}`);
   });
 
   it('tells JSON fields apart from stream labels and Loki internals', () => {

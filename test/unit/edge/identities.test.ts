@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { spiffeIdentityCheck, PeerIdentityError } from '../../../src/edge/peer-agent.js';
+import { spiffeIdentityCheck, PeerIdentityError } from '../../../src/shared/tls/spiffe-identity-check.js';
 import { rfc2253 } from '../../../src/shared/tls/peer-identity.js';
 import { loadTopology, workloadNamed } from '../../../src/shared/topology.js';
 import { givenPki, WORKLOADS_YAML, type TestPki } from '../../helpers/given-pki.js';

@@ -58,7 +58,7 @@ describe('envoy-config: the dev edge reading envoy/envoy.yaml', () => {
 
   it('reads exactly the header allow-lists of the ext_authz contract', () => {
     const { authz } = loadEnvoyConfig(ENVOY_YAML);
-    assert.deepEqual(exactNames(authz.allowedRequestHeaders), ['authorization', 'x-forwarded-client-cert', 'x-request-id', 'host', 'content-type', 'content-length']);
+    assert.deepEqual(exactNames(authz.allowedRequestHeaders), ['authorization', 'sec-websocket-protocol', 'x-forwarded-client-cert', 'x-request-id', 'host', 'content-type', 'content-length']);
     assert.deepEqual(exactNames(authz.allowedUpstreamHeaders), ['x-zt-subject', 'x-zt-tenant', 'x-zt-roles', 'x-zt-client']);
     assert.deepEqual(exactNames(authz.allowedClientHeaders), ['www-authenticate', 'retry-after', 'content-type', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'x-request-id']);
     assert.deepEqual(exactNames(authz.allowedClientHeadersOnSuccess), ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']);
@@ -107,8 +107,8 @@ describe('envoy-config: the dev edge reading envoy/envoy.yaml', () => {
 
   it('rejects a regex header matcher that the dev edge cannot reproduce, naming its field', () => {
     const doc = realDoc();
-    (extAuthzConfig(doc).allowed_headers as { patterns: unknown[] }).patterns.push({ safe_regex: { regex: '^x-.*' } });
-    rejects(doc, /http_filters\[2\]\.typed_config\.allowed_headers\.patterns\[6\]: safe_regex is not supported/);
+    const at = (extAuthzConfig(doc).allowed_headers as { patterns: unknown[] }).patterns.push({ safe_regex: { regex: '^x-.*' } }) - 1;
+    rejects(doc, new RegExp(`http_filters\\[2\\]\\.typed_config\\.allowed_headers\\.patterns\\[${at}\\]: safe_regex is not supported`));
   });
 
   it('rejects an XFCC mode other than SANITIZE_SET', () => {
@@ -127,9 +127,28 @@ describe('envoy-config: the dev edge reading envoy/envoy.yaml', () => {
     rejects(doc, /http_service: the dev edge only reproduces an HTTP ext_authz service/);
   });
 
-  it('reads the route table: the /v1/ prefix to the rating_api cluster with its 5 s timeout', () => {
+  it('reads the route table: the /v1/ prefix to the rating_api cluster with its 5 s timeout, accepting WebSocket upgrades', () => {
     const { routes } = loadEnvoyConfig(ENVOY_YAML);
-    assert.deepEqual(routes, [{ prefix: '/v1/', cluster: 'rating_api', timeoutMs: 5000 }]);
+    assert.deepEqual(routes, [{ prefix: '/v1/', cluster: 'rating_api', timeoutMs: 5000, upgrades: ['websocket'] }]);
+  });
+
+  it('takes the upgrades a route accepts as Envoy does: the route\'s own entry over the connection manager\'s', () => {
+    const upgradesWith = (hcmUpgrades: unknown, routeUpgrades: unknown): readonly string[] => {
+      const doc = realDoc();
+      const hcm = (doc.static_resources as { listeners: { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[] }).listeners[0]?.filter_chains[0]?.filters[0]?.typed_config;
+      assert.ok(hcm);
+      const route = (hcm.route_config as { virtual_hosts: { routes: { route: Record<string, unknown> }[] }[] }).virtual_hosts[0]?.routes[0];
+      assert.ok(route);
+      if (hcmUpgrades === undefined) delete hcm.upgrade_configs;
+      else hcm.upgrade_configs = hcmUpgrades;
+      if (routeUpgrades === undefined) delete route.route.upgrade_configs;
+      else route.route.upgrade_configs = routeUpgrades;
+      return parseEnvoyConfig(stringify(doc), 'edited.yaml').routes[0]?.upgrades ?? [];
+    };
+    assert.deepEqual(upgradesWith(undefined, undefined), [], 'none configured: Envoy answers an upgrade 403 upgrade_failed');
+    assert.deepEqual(upgradesWith([{ upgrade_type: 'WebSocket' }], undefined), ['websocket'], 'the connection manager\'s, in lower case');
+    assert.deepEqual(upgradesWith([{ upgrade_type: 'websocket' }], [{ upgrade_type: 'websocket', enabled: false }]), [], 'a route disables one');
+    assert.deepEqual(upgradesWith(undefined, [{ upgrade_type: 'websocket' }, { upgrade_type: 'CONNECT', enabled: false }]), ['websocket']);
   });
 
   it('rejects a route match the dev edge cannot reproduce, naming its field', () => {

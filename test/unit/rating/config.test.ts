@@ -52,8 +52,44 @@ describe('rating config', () => {
       adminListen: { host: '127.0.0.1', port: ports.admin },
       redis: undefined,
       logLevel: 'info',
+      stream: {
+        authzUrl: new URL(`https://127.0.0.1:${topology.workloads.get('authz')?.ports?.listen ?? 0}`),
+        authzSpiffeId: topology.workloads.get('authz')?.spiffeId,
+        maxPerSubject: 10,
+        messageBurst: 20,
+        messagesPerS: 10,
+        maxFrameBytes: 16384,
+        sendBufferBytes: 262144,
+        expiryGraceMs: 5000,
+        pingIntervalMs: 25_000,
+      },
     });
     assert.ok(Object.isFrozen(config));
+    assert.ok(Object.isFrozen(config.stream));
+  });
+
+  it('reads the stream settings from the environment', () => {
+    const { stream } = loadConfig({
+      RATING_AUTHZ_URL: 'https://authz:9443',
+      RATING_STREAM_MAX_PER_SUBJECT: '2',
+      RATING_STREAM_MSG_BURST: '5',
+      RATING_STREAM_MSG_PER_S: '1',
+      RATING_STREAM_MAX_FRAME_BYTES: '1024',
+      RATING_STREAM_SEND_BUFFER_BYTES: '4096',
+      RATING_STREAM_EXPIRY_GRACE_MS: '0',
+      RATING_STREAM_PING_S: '7',
+    });
+    assert.equal(stream.authzUrl.href, 'https://authz:9443/');
+    assert.deepEqual(
+      [stream.maxPerSubject, stream.messageBurst, stream.messagesPerS, stream.maxFrameBytes, stream.sendBufferBytes, stream.expiryGraceMs, stream.pingIntervalMs],
+      [2, 5, 1, 1024, 4096, 0, 7000],
+    );
+  });
+
+  it('names a stream setting that is out of range, and RATING_AUTHZ_URL when it is not https', () => {
+    rejectsNaming({ RATING_STREAM_SEND_BUFFER_BYTES: '10' }, /^RATING_STREAM_SEND_BUFFER_BYTES: not a whole number from 1024/);
+    rejectsNaming({ RATING_STREAM_MSG_BURST: '0' }, /^RATING_STREAM_MSG_BURST: /);
+    rejectsNaming({ RATING_AUTHZ_URL: 'http://authz:9443' }, /^RATING_AUTHZ_URL: not a https:\/\/ URL/);
   });
 
   it('reads each setting from the environment', () => {
