@@ -5,13 +5,15 @@
  *
  *   1. the service (mTLS, XFCC, ES256 JWT with the verified-token cache, opa-wasm, three Redis
  *      buckets per request): max throughput, and p50/p99 at a fixed 2,000 checks/s; ioredis
- *      auto-pipelining off and on;
+ *      auto-pipelining off and on; Redis over mTLS as the `authz` ACL user (how it runs) and a
+ *      bench-only plaintext Redis without users (how it ran before), to price the TLS hop;
  *   2. an Express hello-world behind the same mTLS listener: the framework's ceiling, as a ratio;
  *   3. the real OPA server (`opa run --server`, same Rego and data, mTLS): the same decisions
  *      through its REST API, policy only, as a ratio.
  *
  * The load comes from a separate process (bench/authz-loadgen.ts) over keep-alive connections, as
- * Envoy holds them. Uses REDIS_URL if set, else a throwaway redis-server on loopback.
+ * Envoy holds them. The Redis servers are throwaway ones on loopback: the TLS one from the one
+ * launcher (src/stack/redis-server.ts), the plaintext one bench-only.
  *
  *   npx tsx bench/authz.ts [--seconds 5] [--rate 2000] [--concurrency 64] [--connections 8]
  */
@@ -25,13 +27,17 @@ import { pino } from 'pino';
 import { buildApp } from '../src/authz/app.js';
 import { loadConfig } from '../src/authz/config.js';
 import { createDeps } from '../src/authz/create-deps.js';
-import { initPki } from '../src/pki/authority.js';
-import { PkiLayout } from '../src/shared/pki/pki-layout.js';
+import { Redis } from 'ioredis';
+import { FailoverBucketStore } from '../src/authz/buckets/failover-store.js';
+import { MemoryBucketStore } from '../src/authz/buckets/token-bucket-memory.js';
+import { RedisBucketStore } from '../src/authz/buckets/token-bucket-redis.js';
 import { readWorkloadMaterial } from '../src/shared/pki/workload-material.js';
-import { edgeOf, edgeRegions, loadTopology } from '../src/shared/topology.js';
+import { edgeOf, edgeRegions } from '../src/shared/topology.js';
 import { createLogger } from '../src/shared/logger.js';
 import { startService } from '../src/shared/service.js';
+import { givenPki } from '../test/helpers/given-pki.js';
 import { givenRedis, type GivenRedis } from '../test/helpers/given-redis.js';
+import { startPlaintextRedis, type PlaintextRedis } from './plaintext-redis.js';
 import { givenBuiltPolicy, wasmPath } from '../test/helpers/given-policy.js';
 import type { LoadJob, LoadRequest, LoadResult } from './authz-loadgen.js';
 import { startHelloWorld, startOpa, type Tls } from './authz-targets.js';
@@ -75,6 +81,8 @@ interface Row {
   readonly result: LoadResult;
   /** CPU the target's server process spent per completed request, in µs (user + system). */
   readonly serverCpuUsPerReq: number;
+  /** CPU redis-server spent per completed request, in µs, for the authz rows. */
+  readonly redisCpuUsPerReq?: number;
 }
 
 /** CPU time of a process so far in µs: this process, or another one by PID from /proc. */
@@ -116,16 +124,20 @@ function load(job: LoadJob, onSent?: () => void): Promise<LoadResult> {
 }
 
 /** Warm-up (discarded: JIT, token cache, script load), max throughput, then the fixed rate. */
-async function measure(target: string, port: number, tls: LoadJob['tls'], requests: readonly LoadRequest[], cpu: CpuMeter, rows: Row[]): Promise<void> {
+async function measure(target: string, port: number, tls: LoadJob['tls'], requests: readonly LoadRequest[], cpu: CpuMeter, rows: Row[], redisCpu?: CpuMeter): Promise<void> {
   const base = { port, servername: 'authz', tls, requests, connections };
   const timed = async (mode: string, job: LoadJob): Promise<void> => {
     process.stderr.write(`${target}: ${mode}\n`);
     let before: Promise<number> | undefined;
+    let redisBefore: Promise<number> | undefined;
     const result = await load(job, () => {
       before = cpu();
+      redisBefore = redisCpu?.();
     });
     const spent = (await cpu()) - (await before!);
-    rows.push({ target, mode, result, serverCpuUsPerReq: spent / Math.max(1, result.completed) });
+    const perReq = (us: number): number => us / Math.max(1, result.completed);
+    const redisSpent = redisCpu === undefined || redisBefore === undefined ? undefined : (await redisCpu()) - (await redisBefore);
+    rows.push({ target, mode, result, serverCpuUsPerReq: perReq(spent), ...(redisSpent === undefined ? {} : { redisCpuUsPerReq: perReq(redisSpent) }) });
   };
   process.stderr.write(`${target}: warm-up\n`);
   await load({ ...base, mode: 'max', seconds: 2, concurrency });
@@ -136,16 +148,17 @@ async function measure(target: string, port: number, tls: LoadJob['tls'], reques
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'zt-bench-authz-'));
   let redis: GivenRedis | undefined;
+  let plain: PlaintextRedis | undefined;
+  // A test PKI (one CA for the service, its edges and the TLS Redis), generated in a temp dir.
+  const pki = await givenPki();
   try {
     await givenBuiltPolicy();
-    const pkiDir = join(work, 'pki');
-    const layout = new PkiLayout(pkiDir);
-    const topology = loadTopology(join(repoRoot, 'pki', 'workloads.yaml'));
-    await initPki(layout, topology);
+    const { layout, spec: topology } = pki;
     const dataPath = await writeBenchData(repoRoot, work);
     process.stderr.write('minting 1,000 tokens and building the requests\n');
     const workload = await buildWorkload(layout, dataPath, Number(values.requests));
-    const redisUrl = process.env.REDIS_URL ?? (redis = await givenRedis()).url;
+    redis = await givenRedis({ pki });
+    plain = await startPlaintextRedis(work);
 
     const readTls = async (w: string): Promise<Tls> => {
       const m = await readWorkloadMaterial(layout, w);
@@ -157,26 +170,35 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
 
     for (const pipelining of [false, true]) {
-      if (redis) await redis.flush();
-      const env = { ZT_PKI_DIR: pkiDir, AUTHZ_LISTEN: '127.0.0.1:0', AUTHZ_ADMIN_LISTEN: '127.0.0.1:0', POLICY_WASM: wasmPath, POLICY_DATA: dataPath, REDIS_URL: redisUrl };
-      const authz = await startService(
-        {
-          name: 'authz',
-          loadConfig,
-          createDeps: async (config) => {
-            // Decision lines are serialised and written as in production, to /dev/null instead of a terminal.
-            const deps = await createDeps(config, { logger: createLogger('authz', { destination: pino.destination({ dest: '/dev/null', sync: true }) }) });
-            setAutoPipelining(deps.buckets, pipelining);
-            return deps;
+      // The order alternates, so that neither transport always runs first on a machine still warming up.
+      for (const transport of pipelining ? (['mTLS', 'plaintext'] as const) : (['plaintext', 'mTLS'] as const)) {
+        const server = transport === 'mTLS' ? redis : plain;
+        await server.flush();
+        const env = { ZT_PKI_DIR: pki.dir, ZT_PKI_CONFIG: pki.configFile, AUTHZ_LISTEN: '127.0.0.1:0', AUTHZ_ADMIN_LISTEN: '127.0.0.1:0', POLICY_WASM: wasmPath, POLICY_DATA: dataPath, ...(transport === 'mTLS' ? { REDIS_URL: redis.url } : {}) };
+        const authz = await startService(
+          {
+            name: 'authz',
+            loadConfig,
+            createDeps: async (config) => {
+              // Decision lines are serialised and written as in production, to /dev/null instead of a terminal.
+              const logger = createLogger('authz', { destination: pino.destination({ dest: '/dev/null', sync: true }) });
+              // Plaintext: the service's own store shape (Redis behind the local failure mode) on a
+              // client with the factory's options, minus TLS and the ACL user. Bench-only.
+              const buckets = transport === 'plaintext' ? new FailoverBucketStore(new RedisBucketStore(plaintextClient(plain!.port, config.redisTimeoutMs)), new MemoryBucketStore(), { mode: config.failureMode }) : undefined;
+              const deps = await createDeps(config, { logger, ...(buckets === undefined ? {} : { buckets }) });
+              setAutoPipelining(deps.buckets, pipelining);
+              await waitReady(deps.buckets);
+              return deps;
+            },
+            buildApp,
           },
-          buildApp,
-        },
-        env,
-      );
-      try {
-        await measure(`authz (auto-pipelining ${pipelining ? 'on' : 'off'})`, authz.ports.port ?? 0, edges, workload.checks, selfCpu, rows);
-      } finally {
-        await authz.stop();
+          env,
+        );
+        try {
+          await measure(`authz, Redis ${transport} (auto-pipelining ${pipelining ? 'on' : 'off'})`, authz.ports.port ?? 0, edges, workload.checks, selfCpu, rows, pidCpu(server.pid ?? 0));
+        } finally {
+          await authz.stop();
+        }
       }
     }
 
@@ -197,7 +219,24 @@ async function main(): Promise<void> {
     report(rows, workload.mix);
   } finally {
     await redis?.stop();
+    await plain?.stop();
+    await pki.cleanup();
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** The factory's client options (src/shared/redis-client.ts) without TLS or a user: the plaintext baseline. */
+function plaintextClient(port: number, commandTimeoutMs: number): Redis {
+  const client = new Redis({ host: '127.0.0.1', port, commandTimeout: commandTimeoutMs, connectTimeout: 1000, enableOfflineQueue: false, enableReadyCheck: false, disableClientInfo: true, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, retryStrategy: (times) => Math.min(times * 50, 500), connectionName: 'zt-authz-buckets' });
+  client.on('error', () => undefined);
+  return client;
+}
+
+async function waitReady(store: { isReady(): boolean }): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!store.isReady()) {
+    if (Date.now() > deadline) throw new Error('the bucket store did not connect to Redis');
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -223,6 +262,7 @@ function report(rows: Row[], mix: Record<string, number>): void {
     'p99 µs': fmt(r.result.p99Us),
     'max µs': fmt(r.result.maxUs),
     'server CPU µs/req': fmt(r.serverCpuUsPerReq),
+    'redis CPU µs/req': r.redisCpuUsPerReq === undefined ? '' : fmt(r.redisCpuUsPerReq),
     errors: r.result.errors,
     statuses: Object.entries(r.result.statuses)
       .map(([s, n]) => `${s}:${n}`)
@@ -235,11 +275,16 @@ function report(rows: Row[], mix: Record<string, number>): void {
   // CPU per request at max load: what each server spends on one answer, less sensitive than
   // throughput to a load generator sharing the machine's cores.
   const cpuOf = (prefix: string): number => maxRow(prefix)?.serverCpuUsPerReq ?? Number.NaN;
-  const bestCpu = Math.min(cpuOf('authz (auto-pipelining off'), cpuOf('authz (auto-pipelining on'));
-  const authzOff = maxOf('authz (auto-pipelining off');
-  const authzOn = maxOf('authz (auto-pipelining on');
+  const tls = (p: 'off' | 'on'): string => `authz, Redis mTLS (auto-pipelining ${p}`;
+  const plainOf = (p: 'off' | 'on'): string => `authz, Redis plaintext (auto-pipelining ${p}`;
+  const bestCpu = Math.min(cpuOf(tls('off')), cpuOf(tls('on')));
+  const authzOff = maxOf(tls('off'));
+  const authzOn = maxOf(tls('on'));
   const best = Math.max(authzOff, authzOn);
-  const atRate = rows.filter((r) => r.target.startsWith('authz') && !r.mode.startsWith('max'));
+  const bestPlain = Math.max(maxOf(plainOf('off')), maxOf(plainOf('on')));
+  const bestPlainCpu = Math.min(cpuOf(plainOf('off')), cpuOf(plainOf('on')));
+  const tlsCost = 1 - best / bestPlain;
+  const atRate = rows.filter((r) => r.target.startsWith('authz, Redis mTLS') && !r.mode.startsWith('max'));
   const bestP99 = Math.min(...atRate.map((r) => r.result.p99Us));
   const summary = {
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
@@ -249,6 +294,15 @@ function report(rows: Row[], mix: Record<string, number>): void {
       p99_at_rate_us: { measured: Math.round(bestP99), goal: 2000, met: bestP99 <= 2000 },
       express_ratio: { measured: +(best / maxOf('express')).toFixed(3), goal: 0.6, met: best / maxOf('express') >= 0.6 },
       opa_ratio: { measured: +(best / maxOf('opa')).toFixed(3), goal: 1.5, met: best / maxOf('opa') >= 1.5 },
+      redis_tls_throughput_cost: { measured: +tlsCost.toFixed(3), goal: 0.1, met: tlsCost < 0.1 },
+    },
+    redis_tls: {
+      max_per_s: { mtls: Math.round(best), plaintext: Math.round(bestPlain) },
+      server_cpu_us_per_req: { mtls: +bestCpu.toFixed(1), plaintext: +bestPlainCpu.toFixed(1) },
+      per_pipelining: {
+        off: { mtls: Math.round(maxOf(tls('off'))), plaintext: Math.round(maxOf(plainOf('off'))) },
+        on: { mtls: Math.round(maxOf(tls('on'))), plaintext: Math.round(maxOf(plainOf('on'))) },
+      },
     },
     cpu_ratios: {
       express_cpu_per_req_over_authz: +(cpuOf('express') / bestCpu).toFixed(3),
@@ -258,7 +312,8 @@ function report(rows: Row[], mix: Record<string, number>): void {
     rows: rows.map((r) => ({ target: r.target, mode: r.mode, ...r.result })),
   };
   console.log(`\nworkload: ${Object.entries(mix).map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join(', ')}`);
-  for (const [name, g] of Object.entries(summary.goals)) console.log(`${name}: ${g.measured} (goal ${name.endsWith('_us') ? '<=' : '>='} ${g.goal}) ${g.met ? 'met' : 'NOT met'}`);
+  for (const [name, g] of Object.entries(summary.goals)) console.log(`${name}: ${g.measured} (goal ${name.endsWith('_us') || name.endsWith('_cost') ? '<' : '>='}${name.endsWith('_us') ? '=' : ''} ${g.goal}) ${g.met ? 'met' : 'NOT met'}`);
+  console.log(`Redis over mTLS vs plaintext, best of pipelining off/on: ${Math.round(best)} vs ${Math.round(bestPlain)} checks/s (${(tlsCost * 100).toFixed(1)}% cost), authz CPU ${bestCpu.toFixed(1)} vs ${bestPlainCpu.toFixed(1)} µs/check`);
   console.log(`server CPU per request, reference / authz: express ${summary.cpu_ratios.express_cpu_per_req_over_authz}, opa ${summary.cpu_ratios.opa_cpu_per_req_over_authz}`);
   void writeResults(summary);
 }

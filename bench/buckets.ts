@@ -1,8 +1,8 @@
 /**
  * Micro-benchmark of the bucket stores: open-loop load at a fixed rate (the 2,000 checks/s target)
  * with three buckets per request, as a rating write carries (user, tenant tier, global). Prints a
- * table and writes JSON under bench/results/. Uses REDIS_URL if set, else starts a throwaway
- * redis-server on loopback. A script, not a test: nothing here asserts a timing.
+ * table and writes JSON under bench/results/. Starts a throwaway TLS-only
+ * redis-server on loopback (src/stack/redis-server.ts), signed in to as authz. A script, not a test: nothing here asserts a timing.
  *
  *   npx tsx bench/buckets.ts [--rate 2000] [--seconds 5]
  */
@@ -117,8 +117,8 @@ async function waitReady(store: BucketStore): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let owned: GivenRedis | undefined;
-  const url = process.env.REDIS_URL ?? (owned = await givenRedis()).url;
+  // A throwaway TLS-only redis-server with its own test PKI; the store signs in as authz.
+  const owned: GivenRedis = await givenRedis();
   const rows: Row[] = [];
   try {
     const memory = new MemoryBucketStore();
@@ -126,14 +126,14 @@ async function main(): Promise<void> {
     await memory.close();
 
     // The service's client: the one factory, and RATE_LIMIT_REDIS_TIMEOUT_MS's default.
-    const redis = new RedisBucketStore(createRedisClient({ url: new URL(url), connectionName: 'zt-bench-buckets', commandTimeoutMs: 50 }));
+    const redis = new RedisBucketStore(createRedisClient({ server: owned.server, identity: await owned.identity('authz'), connectionName: 'zt-bench-buckets', commandTimeoutMs: 50 }));
     await waitReady(redis);
     rows.push(await run('redis', redis));
     const failover = new FailoverBucketStore(redis, new MemoryBucketStore(), { mode: 'local' });
     rows.push(await run('redis+local', failover));
     await failover.close();
   } finally {
-    await owned?.stop();
+    await owned.stop();
   }
 
   console.table(rows);

@@ -14,6 +14,8 @@ import {
 } from '../shared/settings/common-settings.js';
 import { listenAddress, oneOf, path, url, wholeNumber, type ListenAddress, type LogLevel } from '../shared/settings/schemas.js';
 import { readSettings, setting } from '../shared/settings/setting.js';
+import { REDIS_SERVER_WORKLOAD } from '../shared/pki/pki-layout.js';
+import type { RedisServer } from '../shared/redis-client.js';
 import { loadTopology, portsOf, workloadNamed, type WorkloadPorts } from '../shared/topology.js';
 import { FAILURE_MODES, type FailureMode } from './buckets/failover-store.js';
 
@@ -85,7 +87,11 @@ const JWT_CACHE_SIZE = setting('JWT_CACHE_SIZE', {
   schema: wholeNumber(0, 10_000_000),
 });
 
-const JWKS_FILE = setting('JWKS_FILE', { default: '$ZT_PKI_DIR/jwt/jwks.json', meaning: 'JWKS file, re-read when it changes.', schema: path });
+const JWKS_FILE = setting('JWKS_FILE', {
+  default: '$ZT_PKI_DIR/jwks/jwks.json',
+  meaning: 'JWKS file, re-read when it changes; published in a directory of its own, away from the signing keys in `jwt/`.',
+  schema: path,
+});
 
 const JWKS_URL = setting('JWKS_URL', {
   meaning: 'Remote JWKS (createRemoteJWKSet); takes precedence over JWKS_FILE.',
@@ -136,8 +142,8 @@ export interface AuthzConfig {
   readonly workload: string;
   readonly listen: ListenAddress;
   readonly adminListen: ListenAddress;
-  /** Unset means the memory bucket store. */
-  readonly redisUrl: URL | undefined;
+  /** REDIS_URL and Redis's SPIFFE ID; unset means the memory bucket store. */
+  readonly redis: RedisServer | undefined;
   readonly failureMode: FailureMode;
   readonly redisTimeoutMs: number;
   readonly jwt: JwtConfig;
@@ -171,7 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AuthzConfig {
     workload: s.workload ?? WORKLOAD_NAME,
     listen: Object.freeze(s.listen ?? byDefault('listen')),
     adminListen: Object.freeze(s.adminListen ?? byDefault('admin')),
-    redisUrl: s.redisUrl,
+    redis: s.redisUrl === undefined ? undefined : Object.freeze({ url: s.redisUrl, spiffeId: namedAsPkiConfig(() => workloadNamed(topology, REDIS_SERVER_WORKLOAD).spiffeId) }),
     failureMode: s.failureMode,
     redisTimeoutMs: s.redisTimeoutMs,
     jwt: Object.freeze({ issuer: s.issuer, audience: s.audience, algorithms: s.algorithms, clockToleranceS: s.clockToleranceS, cacheSize: s.cacheSize }),

@@ -56,7 +56,8 @@ export async function createDeps(config: AuthzConfig, overrides: AuthzDepsOverri
   const buckets =
     overrides.buckets ??
     createBucketStore({
-      redisUrl: config.redisUrl,
+      redis: config.redis,
+      identity: tls,
       failureMode: config.failureMode,
       redisCommandTimeoutMs: config.redisTimeoutMs,
       hooks: metrics.bucketHooks,

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { initPki, issueWorkload, pkiStatus, type StatusRow } from '../pki/authority.js';
+import { initPki, issueWorkload, pkiStatus, renewIntermediateNow, type StatusRow } from '../pki/authority.js';
 import { withPkiLock } from '../pki/lock.js';
 import { parseDuration } from '../shared/settings/schemas.js';
 import { durationOption, EXIT_FAILURE, pkiContext, withPkiOptions, type PkiOptions } from './run.js';
@@ -25,27 +25,48 @@ export function pkiProgram(): Command {
     });
 
   withPkiOptions(program.command('issue'))
-    .description('Issue (or reissue) one workload certificate now, replacing current atomically.')
+    .description('Issue (or reissue) one workload certificate (and Redis password, for a Redis user) now, replacing current atomically; with REDIS_URL, Redis takes the new password first.')
     .argument('<workload>', 'a workload named in the PKI declaration')
     .option('--ttl <duration>', 'lifetime of this certificate (default: from the declaration; at least 5m)')
     .action(async (workload: string, opts: PkiOptions & { ttl?: string }) => {
-      const { layout, spec } = pkiContext(opts);
+      const { layout, spec, redis } = pkiContext(opts);
       const ttlMs = opts.ttl === undefined ? undefined : durationOption('--ttl', opts.ttl, parseDuration);
-      const info = await withPkiLock(layout, () => issueWorkload(layout, spec, workload, ttlMs === undefined ? {} : { ttlMs }), { wait: true });
+      const info = await withPkiLock(layout, () => issueWorkload(layout, spec, workload, { ...(ttlMs === undefined ? {} : { ttlMs }), ...(redis === undefined ? {} : { redis }) }), { wait: true });
       process.stdout.write(`pki: issued ${workload} ${info.spiffeId ?? ''} serial ${info.serial}, valid until ${info.notAfter.toISOString()}\n`);
+    });
+
+  withPkiOptions(program.command('renew-intermediate'))
+    .description(
+      'Renew the intermediate CA with the root key (ZT_PKI_ROOT_DIR), then reissue every leaf under it and keep Redis in step (REDIS_URL). The rotator never does this: it has no root key. Prints the rotation summary; exits 1 on any failure.',
+    )
+    .option('--leaves-by-rotator', 'renew the intermediate only; the rotator reissues every leaf at its next run, keeping Redis in step (for a place that cannot reach Redis, such as compose\'s pki-init)')
+    .action(async (opts: PkiOptions & { leavesByRotator?: boolean }) => {
+      const { layout, spec, redis } = pkiContext(opts);
+      process.stderr.write(`pki: renewing the intermediate with ${layout.rootKey}\n`);
+      const summary = await withPkiLock(layout, () => renewIntermediateNow(layout, spec, { ...(redis === undefined ? {} : { redis }), leavesByRotator: opts.leavesByRotator === true }), { wait: true });
+      if (summary === undefined) {
+        process.stdout.write(`${JSON.stringify({ ok: true, intermediate: 'renewed', leaves: 'left to the rotator, which reissues every leaf at its next run' })}\n`);
+        return;
+      }
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      if (!summary.ok) process.exitCode = EXIT_FAILURE;
     });
 
   withPkiOptions(program.command('status'))
     .description('Show every certificate: SPIFFE ID, serial, not-after, time left and whether it is due for renewal.')
     .option('--json', 'print JSON instead of a table')
-    .option('--check', 'exit 1 when any certificate is missing, invalid or expired (for health checks)')
+    .option('--check', 'exit 1 when any certificate is missing, invalid or expired, or the intermediate is due (only an operator renews it): for health checks')
     .action(async (opts: PkiOptions & { json?: boolean; check?: boolean }) => {
       const { layout, spec } = pkiContext(opts);
       const rows = await pkiStatus(layout, spec);
       process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : statusTable(rows));
       const bad = rows.filter((r) => r.state === 'missing' || r.state === 'invalid' || r.state === 'expired');
       for (const r of bad) if (r.error) process.stderr.write(`pki: ${r.name}: ${r.error}\n`);
-      if (bad.length > 0 && (opts.check || rows.some((r) => r.state === 'invalid'))) process.exitCode = EXIT_FAILURE;
+      // Leaves that are due renew themselves; an intermediate that is due waits for an operator.
+      const intermediateDue = rows.some((r) => r.name === 'intermediate' && r.state === 'due');
+      if (intermediateDue) process.stderr.write('pki: intermediate: due for renewal, which the rotator cannot do (it has no root key): run pki renew-intermediate\n');
+      if ((bad.length > 0 || intermediateDue) && opts.check) process.exitCode = EXIT_FAILURE;
+      if (rows.some((r) => r.state === 'invalid')) process.exitCode = EXIT_FAILURE;
     });
 
   return program;

@@ -8,7 +8,6 @@ import { durationOption, EXIT_FAILURE, pkiContext, withPkiOptions, type PkiOptio
 
 interface RotateCliOptions extends PkiOptions {
   force?: boolean;
-  forceIntermediate?: boolean;
   forceJwt?: boolean;
   dryRun?: boolean;
   every?: string;
@@ -20,9 +19,10 @@ interface RotateCliOptions extends PkiOptions {
  */
 export function rotateProgram(): Command {
   const program = new Command('rotate-certs')
-    .description('Renew every certificate past 2/3 of its lifetime, the intermediate likewise, and the JWT key on its schedule. Single instance (lock); exits 0 when all is well, 1 on failure.')
+    .description(
+      'Renew every certificate past 2/3 of its lifetime and the JWT key on its schedule, and keep Redis in step (REDIS_URL: its ACL users, and its certificate through CONFIG SET). Never reads the root key: a due intermediate is reported for `pki renew-intermediate`. Single instance (lock); exits 0 when all is well, 1 on failure.',
+    )
     .option('--force', 'renew every leaf now, due or not')
-    .option('--force-intermediate', 'renew the intermediate now (every leaf is then reissued under it)')
     .option('--force-jwt', 'renew the JWT signing key now (the old public key stays published)')
     .option('--dry-run', 'report what is due; change nothing')
     .option('--every <duration>', 'keep running, one rotation per interval (for a container without cron)');
@@ -40,7 +40,7 @@ export function rotateProgram(): Command {
 
 /** One run: lock, rotate, print the summary. A run that finds the lock taken skips and exits 0. */
 export async function rotateOnce(opts: RotateCliOptions, log: Logger): Promise<number> {
-  const { layout, spec } = pkiContext(opts);
+  const { layout, spec, redis } = pkiContext(opts);
   let summary: RotateSummary;
   try {
     summary = await withPkiLock(
@@ -48,9 +48,9 @@ export async function rotateOnce(opts: RotateCliOptions, log: Logger): Promise<n
       () =>
         rotate(layout, spec, {
           force: opts.force === true,
-          forceIntermediate: opts.forceIntermediate === true,
           forceJwt: opts.forceJwt === true,
           dryRun: opts.dryRun === true,
+          ...(redis === undefined ? {} : { redis }),
           onLeaf: (r) =>
             log.info({ workload: r.workload, spiffe_id: r.spiffe_id, serial: r.serial, not_after: r.not_after, seconds_left: r.seconds_left, renewed: r.action === 'renewed' || r.action === 'issued', action: r.action, reason: r.reason, error: r.error }, 'cert_status'),
         }),
@@ -64,6 +64,8 @@ export async function rotateOnce(opts: RotateCliOptions, log: Logger): Promise<n
     process.stdout.write(`${JSON.stringify({ ok: false, error: errorMessage(err) })}\n`);
     throw err;
   }
+  for (const w of summary.warnings) log.warn({ warning: w }, 'rotation_warning');
+  if (summary.redis !== undefined) log.info({ ...summary.redis }, 'redis_sync');
   log.info({ ok: summary.ok, duration_ms: summary.duration_ms, errors: summary.errors.length }, 'rotation_summary');
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   return summary.ok ? 0 : EXIT_FAILURE;

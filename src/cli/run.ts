@@ -1,15 +1,18 @@
 import type { Command } from 'commander';
 import { CommanderError } from 'commander';
 import { ConfigError, errorMessage } from '../shared/errors.js';
-import { PkiLayout } from '../shared/pki/pki-layout.js';
-import { JWT_AUDIENCE, JWT_ISSUER, LOG_LEVEL, PKI_CONFIG, PKI_DIR, TRUST_DOMAIN } from '../shared/settings/common-settings.js';
+import { PkiLayout, REDIS_SERVER_WORKLOAD } from '../shared/pki/pki-layout.js';
+import type { RedisServer } from '../shared/redis-client.js';
+import { JWT_AUDIENCE, JWT_ISSUER, LOG_LEVEL, PKI_CONFIG, PKI_DIR, PKI_ROOT_DIR, REDIS_URL, TRUST_DOMAIN } from '../shared/settings/common-settings.js';
 import { readSettings, type SettingValues } from '../shared/settings/setting.js';
-import { loadTopology, type Topology } from '../shared/topology.js';
+import { loadTopology, workloadNamed, type Topology } from '../shared/topology.js';
 
 /** The settings rows the PKI commands (pki, rotate-certs, token) read. */
 export const PKI_SETTINGS = {
   pkiDir: PKI_DIR,
+  pkiRootDir: PKI_ROOT_DIR,
   pkiConfig: PKI_CONFIG,
+  redisUrl: REDIS_URL,
   trustDomain: TRUST_DOMAIN,
   logLevel: LOG_LEVEL,
   issuer: JWT_ISSUER,
@@ -29,7 +32,7 @@ export interface PkiOptions {
 /** Adds `--dir` and `--config`, which override ZT_PKI_DIR and ZT_PKI_CONFIG. */
 export function withPkiOptions(cmd: Command): Command {
   return cmd
-    .option('--dir <path>', `PKI directory (default: ZT_PKI_DIR, else ${PKI_DIR.default ?? ''})`)
+    .option('--dir <path>', `PKI directory (default: ZT_PKI_DIR, else ${PKI_DIR.default ?? ''}); the root key is in ZT_PKI_ROOT_DIR (default <dir>/root)`)
     .option('--config <file>', `topology and PKI declaration (default: ZT_PKI_CONFIG, else ${PKI_CONFIG.default ?? ''})`);
 }
 
@@ -38,6 +41,8 @@ export interface PkiContext {
   readonly settings: SettingValues<typeof PKI_SETTINGS>;
   readonly layout: PkiLayout;
   readonly spec: Topology;
+  /** The Redis to keep in step (REDIS_URL, and Redis's SPIFFE ID from the topology), if any. */
+  readonly redis: RedisServer | undefined;
 }
 
 /**
@@ -46,7 +51,9 @@ export interface PkiContext {
  */
 export function pkiContext(opts: PkiOptions, env: NodeJS.ProcessEnv = process.env): PkiContext {
   const settings = readSettings(PKI_SETTINGS, { ...env, ...(opts.dir === undefined ? {} : { ZT_PKI_DIR: opts.dir }), ...(opts.config === undefined ? {} : { ZT_PKI_CONFIG: opts.config }) });
-  return { settings, layout: new PkiLayout(settings.pkiDir), spec: loadTopology(settings.pkiConfig, settings.trustDomain) };
+  const spec = loadTopology(settings.pkiConfig, settings.trustDomain);
+  const redis = settings.redisUrl === undefined ? undefined : { url: settings.redisUrl, spiffeId: workloadNamed(spec, REDIS_SERVER_WORKLOAD).spiffeId };
+  return { settings, layout: new PkiLayout(settings.pkiDir, settings.pkiRootDir), spec, redis };
 }
 
 

@@ -1,10 +1,28 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { chown, mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Private keys are readable by their owner only. */
 export const PRIVATE_MODE = 0o600;
 export const PUBLIC_MODE = 0o644;
+
+/** Who a written file belongs to, when the writer is root and hands files to a service's own user. */
+export interface FileOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * The owner new files in `dir` must get: `dir`'s own, when this process is root and `dir` belongs
+ * to another user. That is how a workload's files stay its own across rotations: whoever chowned
+ * its directory (the embedded stack gives each service a user of its own) decided who reads its
+ * keys, and every writer keeps that. Undefined otherwise (the files belong to the writer).
+ */
+export async function inheritedOwner(dir: string): Promise<FileOwner | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const s = await stat(dir).catch(() => undefined);
+  return s === undefined || s.uid === 0 ? undefined : { uid: s.uid, gid: s.gid };
+}
 
 export interface FileToWrite {
   readonly name: string;
@@ -12,11 +30,14 @@ export interface FileToWrite {
   readonly mode: number;
 }
 
-/** Writes a file, fsyncs it, and renames it into place, so a reader sees the old or the new file whole. */
-export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+/**
+ * Writes a file, fsyncs it, and renames it into place, so a reader sees the old or the new file
+ * whole. With `owner`, the file is handed over before it appears under its name.
+ */
+export async function writeFileAtomic(path: string, data: string, mode: number, owner?: FileOwner): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
-  await writeSynced(tmp, data, mode);
+  await writeSynced(tmp, data, mode, owner);
   try {
     await rename(tmp, path);
   } catch (err) {
@@ -28,14 +49,17 @@ export async function writeFileAtomic(path: string, data: string, mode: number):
 
 /**
  * Creates `<parent>/<version>/` holding `files`, all or nothing: the files are written into a hidden
- * temporary directory that is renamed to its final name only when complete.
+ * temporary directory that is renamed to its final name only when complete. The directory and its
+ * files belong to `parent`'s owner (see {@link inheritedOwner}).
  */
 export async function writeVersionDir(parent: string, version: string, files: readonly FileToWrite[]): Promise<string> {
   await mkdir(parent, { recursive: true, mode: 0o755 });
+  const owner = await inheritedOwner(parent);
   const tmp = join(parent, `.${version}.${randomBytes(4).toString('hex')}.tmp`);
   await mkdir(tmp, { mode: 0o755 });
   try {
-    for (const f of files) await writeSynced(join(tmp, f.name), f.data, f.mode);
+    if (owner !== undefined) await chown(tmp, owner.uid, owner.gid);
+    for (const f of files) await writeSynced(join(tmp, f.name), f.data, f.mode, owner);
     await syncDir(tmp);
     const final = join(parent, version);
     await rename(tmp, final);
@@ -88,10 +112,11 @@ export async function pruneVersions(parent: string, keep: number): Promise<strin
   return doomed;
 }
 
-async function writeSynced(path: string, data: string, mode: number): Promise<void> {
+async function writeSynced(path: string, data: string, mode: number, owner?: FileOwner): Promise<void> {
   const fh = await open(path, 'wx', mode);
   try {
     await fh.writeFile(data);
+    if (owner !== undefined) await fh.chown(owner.uid, owner.gid);
     await fh.chmod(mode);
     await fh.sync();
   } finally {

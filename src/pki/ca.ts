@@ -1,5 +1,5 @@
 import { createPrivateKey, type X509Certificate } from 'node:crypto';
-import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import { PRIVATE_MODE, PUBLIC_MODE, writeFileAtomic } from './atomic-fs.js';
 import { certInfo, parseCertFile, type CertInfo } from '../shared/pki/workload-material.js';
@@ -58,23 +58,45 @@ export async function loadCa(layout: PkiLayout): Promise<LoadedCa> {
   };
 }
 
-/** True when the CA files exist (they may still be invalid; loadCa says how). */
+/** True when the CA files the rotator needs exist (they may still be invalid; loadCa says how). The root key is not one of them. */
 export async function caExists(layout: PkiLayout): Promise<boolean> {
   return (await caFilesPresent(layout)) === 'all';
 }
 
 /**
- * Which CA files exist: all, none, the root only (an interrupted init, or a deleted intermediate),
- * or some other mix that only an operator can judge.
+ * Which CA files exist: all that issuing leaves needs (root.crt, intermediate.crt and .key,
+ * bundle.crt; the root key may be elsewhere or offline), none of those, the root only
+ * (an interrupted init, or a deleted intermediate), or some other mix that only an operator can judge.
  */
 export async function caFilesPresent(layout: PkiLayout): Promise<'all' | 'none' | 'root_only' | 'partial'> {
   const [rootCert, rootKey, intCert, intKey, bundle] = await Promise.all(
     [layout.rootCert, layout.rootKey, layout.intermediateCert, layout.intermediateKey, layout.bundle].map(exists),
   );
-  if (rootCert && rootKey && intCert && intKey && bundle) return 'all';
-  if (!rootCert && !rootKey && !intCert && !intKey && !bundle) return 'none';
+  if (rootCert && intCert && intKey && bundle) return 'all';
+  // A root key whose certificate is gone can sign nothing anyone trusts: the CA is lost, start again.
+  if (!rootCert && !intCert && !intKey && !bundle) return 'none';
   if (rootCert && rootKey && !intCert && !intKey) return 'root_only';
   return 'partial';
+}
+
+/**
+ * Moves a root key written before it left `ca/` (where the rotator, which mounts `ca/`, could read
+ * it) to ZT_PKI_ROOT_DIR. Returns whether it moved one. Two different root keys are an error for an
+ * operator to resolve.
+ */
+export async function moveLegacyRootKey(layout: PkiLayout): Promise<boolean> {
+  if (!(await exists(layout.legacyRootKey))) return false;
+  const legacy = await readCaFile(layout.legacyRootKey);
+  if (await exists(layout.rootKey)) {
+    if ((await readCaFile(layout.rootKey)) !== legacy) {
+      throw new ConfigError('pki_ca_invalid', `two different root keys: ${layout.legacyRootKey} and ${layout.rootKey}; keep the one that signed ${layout.rootCert} in ${layout.rootKey} and remove the other`);
+    }
+  } else {
+    await mkdir(layout.rootDir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(layout.rootKey, legacy, PRIVATE_MODE);
+  }
+  await rm(layout.legacyRootKey);
+  return true;
 }
 
 /** Completes a CA whose root exists but whose intermediate (and bundle) do not, keeping the root. */
@@ -101,15 +123,25 @@ export async function createCa(layout: PkiLayout, spec: Topology, now: Date): Pr
     notAfter: new Date(now.getTime() + spec.root.ttlMs),
   });
   const root = issuerFromPem(rootPem, rootKeys.privatePem);
+  await mkdir(layout.rootDir, { recursive: true, mode: 0o700 });
   await writeFileAtomic(layout.rootKey, rootKeys.privatePem, PRIVATE_MODE);
   await writeFileAtomic(layout.rootCert, rootPem, PUBLIC_MODE);
   await writeIntermediate(layout, spec, root, intermediateKeys, now);
   await writeFileAtomic(layout.bundle, rootPem, PUBLIC_MODE);
 }
 
-/** Issues a new intermediate under the existing root. Leaves under the old one stay valid. */
+/**
+ * Issues a new intermediate under the existing root; leaves under the old one stay valid. This is the
+ * one place that reads the root key, and only `pki init` and `pki renew-intermediate` get here.
+ */
 export async function renewIntermediate(layout: PkiLayout, spec: Topology, now: Date): Promise<void> {
-  const [rootPem, rootKeyPem] = await Promise.all([readCaFile(layout.rootCert), readCaFile(layout.rootKey)]);
+  const rootPem = await readCaFile(layout.rootCert);
+  let rootKeyPem: string;
+  try {
+    rootKeyPem = await readFile(layout.rootKey, 'utf8');
+  } catch (err) {
+    throw new ConfigError('pki_root_key_missing', `cannot read the root key ${layout.rootKey} (ZT_PKI_ROOT_DIR): ${errorMessage(err)}; renewing the intermediate needs it: bring it back from where it is kept offline`, { cause: err });
+  }
   const root = issuerFromPem(rootPem, rootKeyPem);
   await writeIntermediate(layout, spec, root, await generateRsaKey(spec.intermediate.keyBits), now);
 }

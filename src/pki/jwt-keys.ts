@@ -42,8 +42,9 @@ export async function readSigningKey(layout: PkiLayout): Promise<{ kid: string; 
 /**
  * Renews the JWT signing key when it is older than `jwt.rotate_every` (or when forced). A replaced
  * key's public half stays in jwks.json until every token it could have signed has expired
- * (`jwt.max_token_ttl` after its retirement); then it is removed. The JWKS is written before the
- * `current` link moves, so verifiers know a key before any token is signed with it.
+ * (`jwt.max_token_ttl` after its retirement); then it is removed. The JWKS is written (to the
+ * public `jwks/` directory) before the `current` link moves, so verifiers know a key before any
+ * token is signed with it.
  */
 export async function rotateJwtKey(layout: PkiLayout, spec: Topology, now: Date, opts: { force: boolean; dryRun: boolean }): Promise<JwtRotation> {
   const state = await readState(layout);
@@ -72,6 +73,8 @@ export async function rotateJwtKey(layout: PkiLayout, spec: Topology, now: Date,
 
   const jwks = { keys: await Promise.all(keys.map(async (k) => ({ ...(await publicJwk(await readKey(layout, k.kid))), kid: k.kid, alg: JWT_ALG, use: 'sig' }))) };
   await writeFileAtomic(layout.jwks, `${JSON.stringify(jwks, null, 2)}\n`, PUBLIC_MODE);
+  // Published in jwks/ now, so that authz mounts it without the signing keys beside it.
+  await rm(layout.legacyJwks, { force: true });
   await writeFileAtomic(layout.jwtState, `${JSON.stringify({ keys }, null, 2)}\n`, PUBLIC_MODE);
   if (due && kid !== undefined) await swapSymlink(layout.jwtCurrent, kid);
   for (const old of removed) await rm(join(layout.jwtDir, old), { recursive: true, force: true });

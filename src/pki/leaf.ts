@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { PRIVATE_MODE, PUBLIC_MODE, pruneVersions, swapSymlink, writeVersionDir } from './atomic-fs.js';
+import { REDIS_PASSWORD_FILE, type PkiLayout } from '../shared/pki/pki-layout.js';
+import { PRIVATE_MODE, PUBLIC_MODE, pruneVersions, swapSymlink, writeVersionDir, type FileToWrite } from './atomic-fs.js';
 import { BACKDATE_MS, type LoadedCa } from './ca.js';
 import { certInfo, parseCertFile, type CertInfo } from '../shared/pki/workload-material.js';
 import { generateRsaKey, type KeyPair } from './keys.js';
-import type { PkiLayout } from '../shared/pki/pki-layout.js';
+import { isRedisUser, newRedisPassword } from './redis-acl.js';
 import type { Topology, Workload } from '../shared/topology.js';
 import { buildLeafCert } from './x509.js';
 
@@ -15,6 +16,15 @@ export const VERSIONS_KEPT = 3;
 /** A compact, sortable version name: the issue time to the millisecond and the serial's start. */
 export function versionName(now: Date, serial: string): string {
   return `${now.toISOString().replace(/[-:.]/g, '')}-${serial.slice(0, 8)}`;
+}
+
+/** A leaf written to its version directory but not yet `current`. */
+export interface StagedLeaf {
+  readonly workload: string;
+  readonly version: string;
+  readonly info: CertInfo;
+  /** Whether the version holds a new Redis password, which Redis must accept before the swap. */
+  readonly redisUser: boolean;
 }
 
 /**
@@ -30,6 +40,24 @@ export async function issueLeaf(
   ttlMs = workload.ttlMs,
   freshKey: Promise<KeyPair> = generateRsaKey(LEAF_KEY_BITS),
 ): Promise<CertInfo> {
+  const staged = await stageLeaf(layout, spec, ca, workload, now, ttlMs, freshKey);
+  await commitLeaf(layout, staged);
+  return staged.info;
+}
+
+/**
+ * Writes a new leaf (and, for a Redis user, a new password, mode 0600 beside the key) into a new
+ * version directory, without making it current: {@link commitLeaf} does that.
+ */
+export async function stageLeaf(
+  layout: PkiLayout,
+  spec: Topology,
+  ca: LoadedCa,
+  workload: Workload,
+  now: Date,
+  ttlMs = workload.ttlMs,
+  freshKey: Promise<KeyPair> = generateRsaKey(LEAF_KEY_BITS),
+): Promise<StagedLeaf> {
   const keys = await freshKey;
   const leafPem = buildLeafCert({
     workload: workload.name,
@@ -43,14 +71,21 @@ export async function issueLeaf(
     notAfter: new Date(now.getTime() + ttlMs),
   });
   const info = certInfo(parseCertFile(leafPem, `${workload.name} leaf`)[0]!);
-  const dir = layout.workloadDir(workload.name);
   const version = versionName(now, info.serial);
-  await writeVersionDir(dir, version, [
+  const redisUser = isRedisUser(workload.name);
+  const files: FileToWrite[] = [
     { name: 'cert.pem', data: leafPem + ca.intermediatePem, mode: PUBLIC_MODE },
     { name: 'key.pem', data: keys.privatePem, mode: PRIVATE_MODE },
     { name: 'ca.pem', data: ca.bundlePem, mode: PUBLIC_MODE },
-  ]);
-  await swapSymlink(join(dir, 'current'), version);
+    ...(redisUser ? [{ name: REDIS_PASSWORD_FILE, data: `${newRedisPassword()}\n`, mode: PRIVATE_MODE }] : []),
+  ];
+  await writeVersionDir(layout.workloadDir(workload.name), version, files);
+  return { workload: workload.name, version, info, redisUser };
+}
+
+/** Swaps `current` to a staged version and prunes the oldest versions. */
+export async function commitLeaf(layout: PkiLayout, staged: StagedLeaf): Promise<void> {
+  const dir = layout.workloadDir(staged.workload);
+  await swapSymlink(join(dir, 'current'), staged.version);
   await pruneVersions(dir, VERSIONS_KEPT);
-  return info;
 }

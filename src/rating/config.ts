@@ -1,6 +1,8 @@
 import { LOG_LEVEL, PKI_CONFIG, PKI_DIR, REDIS_URL, TRUST_DOMAIN, WORKLOAD } from '../shared/settings/common-settings.js';
 import { listenAddress, url, wholeNumber, type ListenAddress, type LogLevel } from '../shared/settings/schemas.js';
 import { readSettings, setting } from '../shared/settings/setting.js';
+import { REDIS_SERVER_WORKLOAD } from '../shared/pki/pki-layout.js';
+import type { RedisServer } from '../shared/redis-client.js';
 import { loadTopology, portsOf, workloadNamed } from '../shared/topology.js';
 
 /** The workload whose certificate the rating API presents when ZT_WORKLOAD is unset. */
@@ -91,8 +93,8 @@ export interface RatingConfig {
   readonly workload: string;
   readonly listen: ListenAddress;
   readonly adminListen: ListenAddress;
-  /** Unset means the memory store and the in-process feed. */
-  readonly redisUrl: URL | undefined;
+  /** REDIS_URL and Redis's SPIFFE ID; unset means the memory store and the in-process feed. */
+  readonly redis: RedisServer | undefined;
   readonly logLevel: LogLevel;
   readonly stream: StreamConfig;
 }
@@ -111,7 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RatingConfig {
   const { pingIntervalS, authzUrl, ...limits } = stream;
   return Object.freeze({
     pkiDir,
-    redisUrl,
+    redis: redisUrl === undefined ? undefined : Object.freeze({ url: redisUrl, spiffeId: workloadNamed(topology, REDIS_SERVER_WORKLOAD).spiffeId }),
     logLevel,
     trustDomain: topology.trustDomain,
     workload: workload ?? DEFAULT_WORKLOAD,

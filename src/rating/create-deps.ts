@@ -1,6 +1,7 @@
 import { errorMessage } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { ServiceDeps } from '../shared/service.js';
+import type { RedisServer } from '../shared/redis-client.js';
 import { WorkloadTls } from '../shared/tls/workload-tls.js';
 import type { RatingConfig } from './config.js';
 import { MemoryRatingFeed } from './feed/rating-feed-memory.js';
@@ -38,7 +39,7 @@ export interface RatingOverrides {
 export async function createDeps(config: RatingConfig, overrides: RatingOverrides = {}): Promise<RatingDeps> {
   const logger = overrides.logger ?? createLogger('rating', { level: config.logLevel });
   const tls = (await WorkloadTls.load(config.pkiDir, config.workload)).watch();
-  const { store, feed } = createStoreAndFeed(config.redisUrl, logger, overrides);
+  const { store, feed } = createStoreAndFeed(config.redis, tls, logger, overrides);
   let closing: Promise<void> | undefined;
   return {
     logger,
@@ -59,17 +60,18 @@ export async function createDeps(config: RatingConfig, overrides: RatingOverride
  * Redis connection errors are logged at debug: while Redis is away the readiness check says so and
  * requests answer 503, which is the signal operators watch, not one log line per reconnect attempt.
  */
-function createStoreAndFeed(redisUrl: URL | undefined, logger: Logger, overrides: RatingOverrides): { store: RatingStore; feed: RatingFeed } {
+function createStoreAndFeed(redis: RedisServer | undefined, identity: WorkloadTls, logger: Logger, overrides: RatingOverrides): { store: RatingStore; feed: RatingFeed } {
   const onError = (err: Error): void => logger.debug({ err: errorMessage(err) }, 'redis connection error');
-  if (redisUrl === undefined) {
+  if (redis === undefined) {
     const memoryFeed = new MemoryRatingFeed((err) => logger.error({ err: errorMessage(err) }, 'stream_listener_failed'));
     const feed = overrides.feed ?? memoryFeed;
     return { feed, store: overrides.store ?? new MemoryRatingStore((key, change) => memoryFeed.publish(key, change)) };
   }
+  // Both connections sign in as the rating API's own ACL user (rating-api), with its certificate.
   return {
-    store: overrides.store ?? new RedisRatingStore({ url: redisUrl, onError }),
+    store: overrides.store ?? new RedisRatingStore({ server: redis, identity, onError }),
     feed:
       overrides.feed ??
-      new RedisRatingFeed({ url: redisUrl, onError, onBadMessage: (channel, err) => logger.warn({ channel, err: errorMessage(err) }, 'rating_event_unreadable') }),
+      new RedisRatingFeed({ server: redis, identity, onError, onBadMessage: (channel, err) => logger.warn({ channel, err: errorMessage(err) }, 'rating_event_unreadable') }),
   };
 }

@@ -1,6 +1,7 @@
 import type { Redis, Result } from 'ioredis';
 import { z } from 'zod';
-import { closeRedisClient, createRedisClient } from '../shared/redis-client.js';
+import { closeRedisClient, createRedisClient, type RedisServer } from '../shared/redis-client.js';
+import type { WorkloadTls } from '../shared/tls/workload-tls.js';
 import { aggregateFromCounts, asScore, emptyAggregate, type Aggregate } from './aggregate.js';
 import { eventsChannel } from './feed/events-channel.js';
 import { ratingError } from './rating-errors.js';
@@ -19,8 +20,10 @@ declare module 'ioredis' {
 }
 
 interface RedisRatingStoreOptions {
-  /** REDIS_URL. */
-  readonly url: URL;
+  /** REDIS_URL and Redis's SPIFFE ID. */
+  readonly server: RedisServer;
+  /** The rating API's certificate and Redis password (ACL user `rating-api`), followed through rotations. */
+  readonly identity: WorkloadTls;
   /** Connection-level errors, which ioredis reports as `error` events while it reconnects. */
   readonly onError?: (err: Error) => void;
 }
@@ -48,7 +51,7 @@ export class RedisRatingStore implements RatingStore {
   #closed = false;
 
   constructor(options: RedisRatingStoreOptions) {
-    this.#client = createRedisClient({ url: options.url, connectionName: 'zt-rating-store', commandTimeoutMs: COMMAND_TIMEOUT_MS, onError: options.onError });
+    this.#client = createRedisClient({ server: options.server, identity: options.identity, connectionName: 'zt-rating-store', commandTimeoutMs: COMMAND_TIMEOUT_MS, onError: options.onError });
     this.#client.defineCommand('ztRatingPut', { lua: PUT_SCRIPT });
     this.#client.defineCommand('ztRatingRemove', { lua: REMOVE_SCRIPT });
     this.#client.defineCommand('ztRatingSnapshot', { lua: SNAPSHOT_SCRIPT });

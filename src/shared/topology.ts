@@ -16,10 +16,16 @@ export const MIN_LEAF_TTL_MS = 5 * 60_000;
 /** What a workload's certificate lets it do: edges and services serve and call; clients only call. */
 export type WorkloadKind = 'edge' | 'svc' | 'client';
 
-/** Where a workload listens on a shared host (`npm start`, compose's published ports). */
+/** Where a service listens on a shared host (`npm start`, compose's published ports): its TLS port and its admin port. */
 export interface WorkloadPorts {
   readonly listen: number;
   readonly admin: number;
+}
+
+/** What the declaration gives: a listener, and an admin listener for the workloads that have one (Redis has none). */
+export interface DeclaredPorts {
+  readonly listen: number;
+  readonly admin: number | undefined;
 }
 
 /** One workload: its identity, its certificate's SANs and lifetime, and its ports. */
@@ -31,7 +37,7 @@ export interface Workload {
   readonly dns: readonly string[];
   readonly ttlMs: number;
   /** Set for the workloads that listen (edges and services). */
-  readonly ports: WorkloadPorts | undefined;
+  readonly ports: DeclaredPorts | undefined;
 }
 
 /** The whole declaration, validated. */
@@ -72,7 +78,7 @@ const fileSchema = z.strictObject({
       dns: z.array(dnsName).default([]),
       ip: noIp,
       ttl: duration.optional(),
-      ports: z.strictObject({ listen: port, admin: port }).optional(),
+      ports: z.strictObject({ listen: port, admin: port.optional() }).optional(),
     }),
   ),
 });
@@ -116,13 +122,14 @@ export function loadTopology(file: string, trustDomain?: string): Topology {
         throw new ConfigError('pki_config_invalid', `${file}: workloads.${name}.dns: ${d} is not in ca.permitted_dns, so the intermediate's name constraints would reject it`);
       }
     }
-    for (const p of w.ports === undefined ? [] : [w.ports.listen, w.ports.admin]) {
+    for (const p of w.ports === undefined ? [] : [w.ports.listen, ...(w.ports.admin === undefined ? [] : [w.ports.admin])]) {
       const other = usedPorts.get(p);
       if (other !== undefined) throw new ConfigError('pki_config_invalid', `${file}: workloads.${name}.ports: ${p} is already ${other}'s`);
       usedPorts.set(p, name);
     }
     const [, region = '', kind = 'client'] = w.path.split('/');
-    workloads.set(name, Object.freeze({ name, spiffeId: `spiffe://${domain}${w.path}`, region, kind: kind as WorkloadKind, dns: w.dns, ttlMs, ports: w.ports }));
+    const ports = w.ports === undefined ? undefined : Object.freeze({ listen: w.ports.listen, admin: w.ports.admin });
+    workloads.set(name, Object.freeze({ name, spiffeId: `spiffe://${domain}${w.path}`, region, kind: kind as WorkloadKind, dns: w.dns, ttlMs, ports }));
   }
 
   return Object.freeze({
@@ -159,10 +166,18 @@ export function edgeOf(topology: Topology, region: string): Workload {
   return edge;
 }
 
-/** A workload's ports; a ConfigError when the declaration gives it none. */
+/** A service's listen and admin ports; a ConfigError when the declaration does not give both. */
 export function portsOf(workload: Workload, file: string): WorkloadPorts {
+  const listen = listenPortOf(workload, file);
+  const admin = workload.ports?.admin;
+  if (admin === undefined) throw new ConfigError('pki_config_invalid', `${file}: workloads.${workload.name}.ports.admin: required for a service with an admin listener`);
+  return { listen, admin };
+}
+
+/** The port a workload listens on; a ConfigError when the declaration gives it none. */
+export function listenPortOf(workload: Workload, file: string): number {
   if (workload.ports === undefined) throw new ConfigError('pki_config_invalid', `${file}: workloads.${workload.name}.ports: required for a workload that listens`);
-  return workload.ports;
+  return workload.ports.listen;
 }
 
 function invalid(file: string, key: string): never {

@@ -23,6 +23,8 @@ export interface BannerInput extends DemoInput {
   /** Which edges run: the dev edge, or Envoy with its version and binary. */
   readonly edge: string;
   readonly redis: string;
+  /** Who each child runs as, and so which keys it can read. */
+  readonly isolation: string;
   readonly runtime: string;
   /** The pid of each child by name, shown so that an operator can find them. */
   readonly pids: Readonly<Record<string, number>>;
@@ -68,6 +70,7 @@ export function banner(b: BannerInput): string {
     ['rating API', `https://localhost:${p.rating.listen}  (admin http://${b.host}:${p.rating.admin})${pid('rating')}`],
     ['storage', `${b.redis}${pid('redis')}`],
     ['PKI', b.pkiDir],
+    ['keys', b.isolation],
     ['services run', b.runtime],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -23,6 +23,8 @@ export interface ChildSpec {
   readonly args: readonly string[];
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
+  /** Run as this user and group (the runner is root); default the runner's own. */
+  readonly user?: { readonly uid: number; readonly gid: number } | undefined;
 }
 
 /** How long an exit report waits for the last output lines. */
@@ -67,7 +69,7 @@ export class StackChild {
 
   /** Spawns `spec`; rejects when the program cannot be started at all. */
   static async start(spec: ChildSpec, write: (line: string) => void): Promise<StackChild> {
-    const child = spawn(spec.command, [...spec.args], { cwd: spec.cwd, env: spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(spec.command, [...spec.args], { cwd: spec.cwd, env: spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(spec.user === undefined ? {} : { uid: spec.user.uid, gid: spec.user.gid }) });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (err) => reject(new Error(`cannot start ${spec.name} (${spec.command}): ${err.message}`)));

@@ -26,7 +26,7 @@ export function startProgram(): Command {
         .choices(['dev', 'envoy'])
         .default('dev'),
     )
-    .option('--redis', 'start a local redis-server on a free port for buckets and ratings (REDIS_URL uses an existing Redis instead)')
+    .option('--redis', 'start a local redis-server on a free port for buckets and ratings: TLS only, client certificates required, the PKI\'s ACL users (REDIS_URL=rediss://host:port uses an existing Redis instead)')
     .option('--free-ports', 'listen on free ports instead of those pki/workloads.yaml gives (edges 8443/8444, authz 9443, the rating API 7443, admin 9901/9902, 9090, 9091)')
     .addOption(new Option('--runtime <runtime>', 'how services run: dist (compiled), tsx (from source), auto (dist when it is newer than src/)').choices(['auto', 'dist', 'tsx']).default('auto'))
     .addHelpText(

@@ -3,14 +3,15 @@
  * parser and turned into {@link StackOptions}. Where the services listen comes from the topology
  * (pki/workloads.yaml), or free ports with --free-ports.
  */
-import { ENVOY_CONFIG, LOG_LEVEL, PKI_CONFIG, PKI_DIR, POLICY_DATA, POLICY_WASM, REDIS_URL, TRUST_DOMAIN } from '../shared/settings/common-settings.js';
+import { ENVOY_CONFIG, LOG_LEVEL, PKI_CONFIG, PKI_DIR, PKI_ROOT_DIR, POLICY_DATA, POLICY_WASM, REDIS_URL, TRUST_DOMAIN } from '../shared/settings/common-settings.js';
 import { requiredText, wholeNumber } from '../shared/settings/schemas.js';
 import { readSettings, setting } from '../shared/settings/setting.js';
-import type { StackOptions } from './stack.js';
+import { DEFAULT_UID_BASE, type StackOptions } from './stack.js';
 
 /** The rows `npm start` reads. */
 export const STACK_SETTINGS = {
   pkiDir: PKI_DIR,
+  pkiRootDir: PKI_ROOT_DIR,
   pkiConfig: PKI_CONFIG,
   trustDomain: TRUST_DOMAIN,
   logLevel: LOG_LEVEL,
@@ -22,6 +23,12 @@ export const STACK_SETTINGS = {
     default: '60',
     meaning: 'How often `npm start` runs the certificate rotation, in seconds; 0 turns it off.',
     schema: wholeNumber(0, 86_400),
+  }),
+  uidBase: setting('STACK_UID_BASE', {
+    default: String(DEFAULT_UID_BASE),
+    meaning:
+      'Run as root, `npm start` runs each service as a user of its own, this uid plus the workload\'s position in ZT_PKI_CONFIG, and hands it only its own key and Redis password; 0 runs every service as the runner (each can then read every key).',
+    schema: wholeNumber(0, 2_000_000_000),
   }),
   envoyBin: setting('ENVOY_BIN', {
     default: '.venv/bin/envoy',
@@ -35,7 +42,9 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackOpti
   const s = readSettings(STACK_SETTINGS, env);
   return Object.freeze({
     pkiDir: s.pkiDir,
+    pkiRootDir: s.pkiRootDir,
     pkiConfig: s.pkiConfig,
+    uidBase: s.uidBase,
     ...(s.trustDomain === undefined ? {} : { trustDomain: s.trustDomain }),
     logLevel: s.logLevel,
     ...(s.redisUrl === undefined ? {} : { redis: { url: s.redisUrl.href } }),

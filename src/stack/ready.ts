@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import type { StackChild } from './child.js';
 
 /** How often readiness is asked for while a service starts. */
@@ -31,21 +30,4 @@ export function httpReady(url: string, body?: string): () => Promise<boolean> {
     const text = await res.text();
     return res.status === 200 && (body === undefined || text.trim() === body);
   };
-}
-
-/** A probe: a Redis server on `port` answers PING with PONG. */
-export function redisReady(port: number, host = '127.0.0.1'): () => Promise<boolean> {
-  return () =>
-    new Promise((resolve) => {
-      const socket = connect({ host, port });
-      let reply = '';
-      socket.setTimeout(1000, () => socket.destroy());
-      socket.on('error', () => resolve(false));
-      socket.on('close', () => resolve(reply.startsWith('+PONG')));
-      socket.on('data', (chunk: Buffer) => {
-        reply += chunk.toString('utf8');
-        if (reply.includes('\r\n')) socket.end();
-      });
-      socket.write('*1\r\n$4\r\nPING\r\n');
-    });
 }

@@ -5,23 +5,27 @@
  * readiness endpoint, with the certificate rotation on a timer. Any child that dies takes the
  * stack down; `stop()` stops every child, edges first.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initPki } from '../pki/authority.js';
 import { freePort } from '../shared/listen.js';
-import { PkiLayout } from '../shared/pki/pki-layout.js';
+import { PkiLayout, REDIS_SERVER_WORKLOAD } from '../shared/pki/pki-layout.js';
+import type { RedisServer } from '../shared/redis-client.js';
 import { withPkiLock } from '../pki/lock.js';
-import { loadTopology, workloadNamed } from '../shared/topology.js';
+import type { RotateSummary } from '../pki/rotate.js';
+import { loadTopology, workloadNamed, type Topology } from '../shared/topology.js';
 import { banner, type BannerInput } from './banner.js';
 import { StackChild, type ChildExit } from './child.js';
 import { findEnvoy, type EnvoyInstall } from './envoy-bin.js';
 import { prepareEnvoyEdge } from './envoy-edge.js';
 import { chooseRuntime, REPO_ROOT, serviceLaunch, watchdogLaunch, type Runtime, type Service } from './launcher.js';
 import { ORPHAN_GUARD_ENV } from './parent-watch.js';
-import { httpReady, redisReady, waitUntilReady } from './ready.js';
+import { httpReady, waitUntilReady } from './ready.js';
 import { policyStaleness } from './policy-build.js';
-import { startRotation } from './rotation.js';
+import { redisReady, redisServerArgs } from './redis-server.js';
+import { createRotator } from './rotation.js';
+import { prepareServiceUsers, type ServiceUser } from './service-users.js';
 import { resolvePorts, type PortChoice, type StackPorts } from './stack-ports.js';
 
 export type { StackPorts } from './stack-ports.js';
@@ -29,13 +33,23 @@ export type { StackPorts } from './stack-ports.js';
 export interface StackOptions {
   /** Where the PKI lives (created if missing). Default `pki/out` of the repo. */
   readonly pkiDir?: string;
+  /** Where the root key lives (ZT_PKI_ROOT_DIR). Default `<pkiDir>/root`. */
+  readonly pkiRootDir?: string;
   /** The PKI declaration. Default `pki/workloads.yaml` of the repo. */
   readonly pkiConfig?: string;
   readonly trustDomain?: string;
   /** Which ports: the topology's (pki/workloads.yaml) by default, or free ones; see {@link PortChoice}. */
   readonly ports?: PortChoice;
-  /** `{ url }` uses that Redis; `'local'` starts a redis-server on a free port; unset: memory stores. */
+  /**
+   * `{ url }` uses that Redis (`rediss://host:port`); `'local'` starts a TLS-only redis-server with
+   * the PKI's ACL file on a free port; unset: memory stores.
+   */
   readonly redis?: { readonly url: string } | 'local';
+  /**
+   * As root, each child runs as its own user from this uid up (see service-users.ts); 0 runs every
+   * child as the runner. Default 64100.
+   */
+  readonly uidBase?: number;
   /** How often the rotation runs; 0 turns it off. Default 60 s. */
   readonly rotateIntervalMs?: number;
   readonly logLevel?: string;
@@ -75,6 +89,8 @@ export interface RunningStack {
   /** Absolute. */
   readonly pkiDir: string;
   readonly redisUrl: string | undefined;
+  /** Whether each child runs as its own user (see service-users.ts). */
+  readonly isolated: boolean;
   readonly runtime: Runtime;
   readonly edges: EdgeKind;
   /** The Envoy the edges run, when `edges` is `envoy`. */
@@ -85,11 +101,15 @@ export interface RunningStack {
   readonly exited: Promise<StackExit>;
   /** The ready banner with ports and curl commands. */
   banner(): string;
+  /** One rotation now, exactly as the stack's timer runs it (Redis kept in step when the stack has one). */
+  rotate(options?: { readonly force?: boolean; readonly forceJwt?: boolean }): Promise<RotateSummary>;
   /** Stops every child (SIGTERM, SIGKILL after the grace) and the rotation. Idempotent. */
   stop(): Promise<void>;
 }
 
 const HOST = '127.0.0.1';
+/** STACK_UID_BASE's default: the first uid a child gets when the stack runs as root. */
+export const DEFAULT_UID_BASE = 64100;
 const ENVOY_YAML = join(REPO_ROOT, 'envoy', 'envoy.yaml');
 const POLICY_WASM = join(REPO_ROOT, 'policies', 'build', 'policy.wasm');
 const POLICY_DATA = join(REPO_ROOT, 'policies', 'data.json');
@@ -110,7 +130,7 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   // Before anything is written or started: a missing Envoy is one line saying how to install it.
   const envoy = edges === 'envoy' ? await findEnvoy(options.envoyBin ?? '.venv/bin/envoy', inherited.PATH) : undefined;
 
-  const layout = new PkiLayout(pkiDir);
+  const layout = new PkiLayout(pkiDir, options.pkiRootDir);
   const spec = loadTopology(pkiConfig, options.trustDomain);
   const init = await withPkiLock(layout, () => initPki(layout, spec), { wait: true });
   note(init.changed ? `PKI: created ${init.created.join(', ')} in ${pkiDir}` : `PKI: using ${pkiDir}`);
@@ -147,8 +167,15 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   if (options.trustDomain !== undefined) baseEnv.ZT_TRUST_DOMAIN = options.trustDomain;
   if (options.logLevel !== undefined) baseEnv.LOG_LEVEL = options.logLevel;
 
-  const spawnChild = async (name: string, launch: { command: string; args: readonly string[] }, env: NodeJS.ProcessEnv): Promise<StackChild> => {
-    const child = await StackChild.start({ name, ...launch, env, cwd: REPO_ROOT }, say);
+  // Each child runs as the user of its workload (as root), so that it can read only its own key.
+  const edgeWorkloads = edges === 'none' ? [] : Object.keys(ports.edges).map((region) => `edge-${region}`);
+  const workloads = ['authz', 'rating-api', ...edgeWorkloads, ...(options.redis === 'local' ? [REDIS_SERVER_WORKLOAD] : [])];
+  const shared = [inherited.POLICY_WASM ?? POLICY_WASM, inherited.POLICY_DATA ?? POLICY_DATA, pkiConfig, ...(edges === 'dev' ? [inherited.ENVOY_CONFIG ?? ENVOY_YAML] : [])];
+  const users = await withPkiLock(layout, () => prepareServiceUsers(layout, spec, options.uidBase ?? DEFAULT_UID_BASE, workloads, shared), { wait: true });
+  note(`isolation: ${users.description}`);
+
+  const spawnChild = async (name: string, launch: { command: string; args: readonly string[] }, env: NodeJS.ProcessEnv, user?: ServiceUser): Promise<StackChild> => {
+    const child = await StackChild.start({ name, ...launch, env, cwd: REPO_ROOT, user }, say);
     children.push(child);
     void child.exited.then((exit) => {
       if (exit.requested || stopping !== undefined) return;
@@ -160,26 +187,31 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
 
   try {
     await ensurePolicy(inherited, say);
-    let redisUrl: string | undefined;
+    let redis: RedisServer | undefined;
     if (options.redis === 'local') {
-      const port = await freePort(HOST);
-      redisDir = await mkdtemp(join(tmpdir(), 'zt-stack-redis-'));
-      const redisArgs = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', redisDir];
-      const redis = await spawnChild('redis', watchdogLaunch({ command: 'redis-server', args: redisArgs }, runtime), baseEnv);
-      await waitUntilReady(redis, `PING on ${port}`, redisReady(port), deadline);
-      redisUrl = `redis://${HOST}:${port}`;
+      const port = await portApartFrom(ports);
+      const dir = await mkdtemp(join(tmpdir(), 'zt-stack-redis-'));
+      redisDir = dir;
+      const user = users.of(REDIS_SERVER_WORKLOAD);
+      if (user !== undefined) await chown(dir, user.uid, user.gid);
+      const args = redisServerArgs({ pkiDir, port, bind: [HOST], dataDir: dir, appendOnly: false });
+      redis = redisServerOf(spec, `rediss://${HOST}:${port}`);
+      const child = await spawnChild('redis', watchdogLaunch({ command: 'redis-server', args }, runtime), baseEnv, user);
+      await waitUntilReady(child, `PING as user ${REDIS_SERVER_WORKLOAD} over mTLS on ${port}`, redisReady(pkiDir, redis), deadline);
     } else if (options.redis !== undefined) {
-      redisUrl = options.redis.url;
+      redis = redisServerOf(spec, options.redis.url);
     }
+    const redisUrl = redis?.url.href.replace(/\/$/, '');
     const withRedis: NodeJS.ProcessEnv = redisUrl === undefined ? baseEnv : { ...baseEnv, REDIS_URL: redisUrl };
 
-    const svc = (service: Service, name: string, env: NodeJS.ProcessEnv, adminPort: number): Promise<void> =>
-      spawnChild(name, serviceLaunch(service, runtime), env).then((c) => waitUntilReady(c, `http://${HOST}:${adminPort}/readyz`, httpReady(`http://${HOST}:${adminPort}/readyz`), deadline));
+    const svc = (service: Service, name: string, workload: string, env: NodeJS.ProcessEnv, adminPort: number): Promise<void> =>
+      spawnChild(name, serviceLaunch(service, runtime), env, users.of(workload)).then((c) => waitUntilReady(c, `http://${HOST}:${adminPort}/readyz`, httpReady(`http://${HOST}:${adminPort}/readyz`), deadline));
     await Promise.all([
-      svc('authz', 'authz', { ...withRedis, AUTHZ_LISTEN: `${serviceHost}:${ports.authz.listen}`, AUTHZ_ADMIN_LISTEN: `${HOST}:${ports.authz.admin}`, POLICY_WASM: inherited.POLICY_WASM ?? POLICY_WASM, POLICY_DATA: inherited.POLICY_DATA ?? POLICY_DATA }, ports.authz.admin),
+      svc('authz', 'authz', 'authz', { ...withRedis, AUTHZ_LISTEN: `${serviceHost}:${ports.authz.listen}`, AUTHZ_ADMIN_LISTEN: `${HOST}:${ports.authz.admin}`, POLICY_WASM: inherited.POLICY_WASM ?? POLICY_WASM, POLICY_DATA: inherited.POLICY_DATA ?? POLICY_DATA }, ports.authz.admin),
       svc(
         'rating',
         'rating',
+        'rating-api',
         { ...withRedis, RATING_LISTEN: `${serviceHost}:${ports.rating.listen}`, RATING_ADMIN_LISTEN: `${HOST}:${ports.rating.admin}`, RATING_AUTHZ_URL: `https://${connectHost(serviceHost)}:${ports.authz.listen}` },
         ports.rating.admin,
       ),
@@ -195,23 +227,26 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
     });
     if (edges === 'dev') {
       await Promise.all([
-        ...Object.entries(ports.edges).map(([region, p]) => svc('edge', `edge-${region}`, edgeEnv(region, p.listen, p.admin), p.admin)),
+        ...Object.entries(ports.edges).map(([region, p]) => svc('edge', `edge-${region}`, `edge-${region}`, edgeEnv(region, p.listen, p.admin), p.admin)),
       ]);
     } else if (envoy !== undefined) {
       const dir = await mkdtemp(join(tmpdir(), 'zt-stack-envoy-'));
       envoyDir = dir;
+      // The edges' own users read their generated configs (nothing secret: paths and addresses).
+      if (users.enabled) await chmod(dir, 0o755);
       const upstream = connectHost(serviceHost);
       const envoyEdge = async (region: string, port: number, admin: number): Promise<void> => {
         const plan = await prepareEnvoyEdge({ region, listen: { host: HOST, port }, adminPort: admin, authz: { host: upstream, port: ports.authz.listen }, rating: { host: upstream, port: ports.rating.listen }, pkiDir, dir, envoy, runtime, logLevel: baseEnv.LOG_LEVEL });
-        const child = await spawnChild(`edge-${region}`, plan.launch, baseEnv);
+        const child = await spawnChild(`edge-${region}`, plan.launch, baseEnv, users.of(`edge-${region}`));
         await waitUntilReady(child, `${plan.readyUrl} LIVE`, plan.ready, deadline);
       };
       await Promise.all(Object.entries(ports.edges).map(([region, p]) => envoyEdge(region, p.listen, p.admin)));
       note(`Envoy ${envoy.version} (${envoy.bin}) runs the generated copies of envoy/envoy.yaml in ${dir}`);
     }
 
+    const rotator = createRotator(layout, spec, redis, (line) => say(`${'rotate'.padEnd(15)} | ${line}`));
     const intervalMs = options.rotateIntervalMs ?? 60_000;
-    if (intervalMs > 0) stopRotation = startRotation(layout, spec, intervalMs, (line) => say(`${'rotate'.padEnd(15)} | ${line}`));
+    if (intervalMs > 0) stopRotation = rotator.every(intervalMs);
 
     const bannerInput: BannerInput = {
       ports,
@@ -220,7 +255,8 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
       pkiDir,
       pkiConfig,
       repoRoot: REPO_ROOT,
-      redis: redisUrl === undefined ? 'in-memory stores (no Redis)' : redisUrl,
+      redis: redisUrl === undefined ? 'in-memory stores (no Redis)' : `Redis at ${redisUrl} (TLS only, client certificates, one ACL user per service)`,
+      isolation: users.description,
       runtime: runtime === 'dist' ? 'compiled, from dist/' : 'from src/ through tsx',
       edge: edgeDescription(edges, envoy, envoyDir),
       pids: Object.fromEntries(children.map((c) => [c.name, c.pid])),
@@ -230,18 +266,34 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
       host: HOST,
       pkiDir,
       redisUrl,
+      isolated: users.enabled,
       runtime,
       edges,
       envoy,
       pids: Object.freeze(Object.fromEntries(children.map((c) => [c.name, c.pid]))),
       exited,
       banner: () => banner(bannerInput),
+      rotate: (o) => rotator.runOnce(o),
       stop: () => stop(),
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** A free port that is none of the stack's own (chosen, but not listened on yet). */
+async function portApartFrom(ports: StackPorts): Promise<number> {
+  const taken = new Set([...Object.values(ports.edges), ports.authz, ports.rating].flatMap((p) => [p.listen, p.admin]));
+  for (;;) {
+    const port = await freePort(HOST);
+    if (!taken.has(port)) return port;
+  }
+}
+
+/** Redis at `url`, whose certificate must carry the topology's `redis` SPIFFE ID. */
+function redisServerOf(spec: Topology, url: string): RedisServer {
+  return { url: new URL(url), spiffeId: workloadNamed(spec, REDIS_SERVER_WORKLOAD).spiffeId };
 }
 
 /** Where an edge connects to a service that listens on `listen`: a wildcard is reached on loopback. */

@@ -18,6 +18,9 @@ function servedSerial(at: Address, client: { cert: string; key: string; ca: stri
   });
 }
 
+/** Forced rotations of every certificate the test waits for, back to back, under the load. */
+const MIN_ROTATIONS = 5;
+
 for (const edgeKind of EDGE_KINDS) {
   describe(`certificate rotation under load through the ${edgeKind === 'envoy' ? 'real Envoy' : 'dev edge'}`, function () {
     this.timeout(300_000);
@@ -28,7 +31,7 @@ for (const edgeKind of EDGE_KINDS) {
     });
     after(async () => s?.stop());
 
-    it('serves a steady 50 requests/s for 15 s with 0 failures while every certificate is force-rotated once a second, and new connections see new serials', async function () {
+    it('serves a steady 50 requests/s with 0 failures for at least 15 s and 5 back-to-back forced rotations of every certificate, and new connections see new serials', async function () {
       const client = await s.pki.tls('client-alice');
       const token = await s.token({ roles: ['viewer'], tier: 'enterprise' });
       const edgeAt = s.edgeAddress('us-east');
@@ -74,10 +77,15 @@ for (const edgeKind of EDGE_KINDS) {
 
       const durationMs = 15_000;
       const started = Date.now();
-      const load = setInterval(fire, 20);
+      // Paced by the clock, not by timer ticks: a rotation signs certificates on this event loop
+      // (node-forge), and ticks missed meanwhile are made up, so the offered load stays 50/s.
+      const load = setInterval(() => {
+        while (sent < Math.floor((Date.now() - started) / 20)) fire();
+      }, 20);
       let rotations = 0;
       try {
-        while (Date.now() - started < durationMs) {
+        // A count of rotations, not a rate: how long one takes depends on the machine, not on the edge.
+        while (Date.now() - started < durationMs || rotations < MIN_ROTATIONS) {
           const tick = Date.now();
           const summary = await withPkiLock(s.pki.layout, () => rotate(s.pki.layout, s.pki.spec, { force: true }), { wait: true });
           assert.equal(summary.ok, true, summary.errors.join('; '));
@@ -93,7 +101,7 @@ for (const edgeKind of EDGE_KINDS) {
       assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
       assert.ok(sent >= 0.8 * (durationMs / 20), `only ${sent} requests were sent`);
       assert.equal(ok, sent);
-      assert.ok(rotations >= 5, `only ${rotations} rotations ran`);
+      assert.ok(rotations >= MIN_ROTATIONS, `only ${rotations} rotations ran`);
 
       // Services pick the swap up from a directory watch; give them a moment, bounded.
       const want = {

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -47,6 +47,9 @@ let template: Promise<string> | undefined;
  */
 export async function givenPki(opts: GivenPkiOptions = {}): Promise<TestPki> {
   const dir = await mkdtemp(join(tmpdir(), 'zt-pki-'));
+  // Searchable and readable by others, as pki/ in a checkout is: the embedded stack, run as root,
+  // runs each service as a user of its own, who must reach workloads.yaml and its own directory.
+  await chmod(dir, 0o755);
   const configFile = join(dir, 'workloads.yaml');
   const base = parse(await readFile(WORKLOADS_YAML, 'utf8')) as Record<string, unknown>;
   await writeFile(configFile, stringify(deepMerge(base, opts.patch ?? {})));

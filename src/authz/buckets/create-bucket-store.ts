@@ -1,6 +1,7 @@
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { createRedisClient } from '../../shared/redis-client.js';
+import { createRedisClient, type RedisServer } from '../../shared/redis-client.js';
+import type { WorkloadTls } from '../../shared/tls/workload-tls.js';
 import { FailoverBucketStore, type FailoverHooks, type FailureMode } from './failover-store.js';
 import type { BucketStore } from './bucket-store.js';
 import { MemoryBucketStore } from './token-bucket-memory.js';
@@ -8,8 +9,10 @@ import { RedisBucketStore } from './token-bucket-redis.js';
 
 /** What the authz deps hand over to build the bucket store. */
 export interface BucketStoreConfig {
-  /** REDIS_URL; unset means the memory store alone (embedded mode). */
-  readonly redisUrl: URL | undefined;
+  /** REDIS_URL and Redis's identity; unset means the memory store alone (embedded mode). */
+  readonly redis: RedisServer | undefined;
+  /** The service's own certificate and Redis password (its ACL user), followed through rotations. */
+  readonly identity: WorkloadTls;
   /** RATE_LIMIT_FAILURE_MODE. */
   readonly failureMode: FailureMode;
   /** RATE_LIMIT_REDIS_TIMEOUT_MS: how long one charge may wait for Redis. */
@@ -26,11 +29,12 @@ export interface BucketStoreConfig {
  * a few lines rather than a flood.
  */
 export function createBucketStore(config: BucketStoreConfig): BucketStore {
-  if (config.redisUrl === undefined) return new MemoryBucketStore();
+  if (config.redis === undefined) return new MemoryBucketStore();
   const log = config.logger;
   const hooks = config.hooks ?? {};
   const client = createRedisClient({
-    url: config.redisUrl,
+    server: config.redis,
+    identity: config.identity,
     connectionName: 'zt-authz-buckets',
     commandTimeoutMs: config.redisCommandTimeoutMs,
     onError: (err) => log?.debug({ err: errorMessage(err) }, 'redis connection error'),

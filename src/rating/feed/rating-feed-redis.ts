@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { closeRedisClient, createRedisClient } from '../../shared/redis-client.js';
+import { closeRedisClient, createRedisClient, type RedisServer } from '../../shared/redis-client.js';
+import type { WorkloadTls } from '../../shared/tls/workload-tls.js';
 import { aggregateFromCounts } from '../aggregate.js';
 import { ratingError } from '../rating-errors.js';
 import type { ItemKey, RatingChange } from '../rating-store.js';
@@ -18,7 +19,10 @@ const publishedSchema = z.object({
 });
 
 interface RedisRatingFeedOptions {
-  readonly url: URL;
+  /** REDIS_URL and Redis's SPIFFE ID. */
+  readonly server: RedisServer;
+  /** The rating API's certificate and Redis password (ACL user `rating-api`: `&zt:rating-events:*`), followed through rotations. */
+  readonly identity: WorkloadTls;
   readonly onError?: (err: Error) => void;
   /** A published message that is not a change (a bug, or someone else publishing on the prefix). */
   readonly onBadMessage?: (channel: string, err: unknown) => void;
@@ -45,7 +49,7 @@ export class RedisRatingFeed implements RatingFeed {
   #closed = false;
 
   constructor(private readonly options: RedisRatingFeedOptions) {
-    this.#client = createRedisClient({ url: options.url, connectionName: 'zt-rating-events', commandTimeoutMs: COMMAND_TIMEOUT_MS, onError: options.onError });
+    this.#client = createRedisClient({ server: options.server, identity: options.identity, connectionName: 'zt-rating-events', commandTimeoutMs: COMMAND_TIMEOUT_MS, onError: options.onError });
     this.#client.on('message', (channel: string, message: string) => this.#deliver(channel, message));
     this.#client.on('ready', () => {
       if (this.#connectedBefore) void this.#resubscribe();

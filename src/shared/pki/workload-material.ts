@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, errorMessage } from '../errors.js';
-import type { PkiLayout } from './pki-layout.js';
+import { REDIS_PASSWORD_FILE, type PkiLayout } from './pki-layout.js';
 
 /** What rotation and status need to know of a certificate. */
 export interface CertInfo {
@@ -23,6 +23,8 @@ export interface WorkloadMaterial {
   readonly certPem: string;
   readonly keyPem: string;
   readonly caPem: string;
+  /** The version's Redis ACL password, for the workloads that are Redis users; undefined for the others. */
+  readonly redisPassword: string | undefined;
   readonly leaf: X509Certificate;
   readonly chain: readonly X509Certificate[];
   readonly info: CertInfo;
@@ -65,9 +67,10 @@ export function certInfo(cert: X509Certificate): CertInfo {
 }
 
 /**
- * Reads `<workload>/current/{cert.pem,key.pem,ca.pem}`. `current` is resolved once and every file is
- * read from the resolved version directory, so a rotation that swaps the link mid-read can never
- * hand out a certificate from one version with the key of another. The key must match the cert.
+ * Reads `<workload>/current/{cert.pem,key.pem,ca.pem}` and, for a Redis user, `redis-password`.
+ * `current` is resolved once and every file is read from the resolved version directory, so a
+ * rotation that swaps the link mid-read can never hand out a certificate from one version with the
+ * key (or the password) of another. The key must match the cert.
  */
 export async function readWorkloadMaterial(layout: PkiLayout, workload: string): Promise<WorkloadMaterial> {
   const link = layout.current(workload);
@@ -80,7 +83,7 @@ export async function readWorkloadMaterial(layout: PkiLayout, workload: string):
   const certFile = join(versionDir, 'cert.pem');
   const keyFile = join(versionDir, 'key.pem');
   const caFile = join(versionDir, 'ca.pem');
-  const [certPem, keyPem, caPem] = await Promise.all([readNamed(certFile), readNamed(keyFile), readNamed(caFile)]);
+  const [certPem, keyPem, caPem, redisPassword] = await Promise.all([readNamed(certFile), readNamed(keyFile), readNamed(caFile), readRedisPassword(versionDir)]);
   const chain = parseCertFile(certPem, certFile);
   const leaf = chain[0] as X509Certificate;
   const issuer = chain[1];
@@ -97,7 +100,21 @@ export async function readWorkloadMaterial(layout: PkiLayout, workload: string):
     throw new ConfigError('pki_key_mismatch', `${keyFile} does not match the certificate in ${certFile}`);
   }
   parseCertFile(caPem, caFile);
-  return { versionDir, certPem, keyPem, caPem, leaf, chain, info: certInfo(leaf) };
+  return { versionDir, certPem, keyPem, caPem, redisPassword, leaf, chain, info: certInfo(leaf) };
+}
+
+/** The Redis password of one version directory; undefined when the workload is not a Redis user. */
+export async function readRedisPassword(versionDir: string): Promise<string | undefined> {
+  const file = join(versionDir, REDIS_PASSWORD_FILE);
+  try {
+    const text = (await readFile(file, 'utf8')).trim();
+    if (text === '') throw new ConfigError('pki_password_corrupt', `${file} is empty (truncated or corrupted)`);
+    return text;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError('pki_missing', `cannot read ${file}: ${errorMessage(err)}`, { cause: err });
+  }
 }
 
 async function readNamed(file: string): Promise<string> {

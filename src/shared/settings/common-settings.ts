@@ -3,7 +3,7 @@
  * table lists every row once, with every process that reads it.
  */
 import { setting } from './setting.js';
-import { logLevel, path, requiredText, trustDomain, url, workloadName } from './schemas.js';
+import { logLevel, path, redisUrl, requiredText, trustDomain, workloadName } from './schemas.js';
 
 export const PKI_DIR = setting('ZT_PKI_DIR', {
   default: 'pki/out',
@@ -34,9 +34,16 @@ export const WORKLOAD = setting('ZT_WORKLOAD', {
 export const LOG_LEVEL = setting('LOG_LEVEL', { default: 'info', meaning: 'pino log level.', schema: logLevel });
 
 export const REDIS_URL = setting('REDIS_URL', {
-  meaning: 'Redis for token buckets and ratings; unset means the in-memory stores.',
-  schema: url(['redis:', 'rediss:']).optional(),
+  meaning:
+    'Redis (`rediss://host:port` only: TLS with client certificates, no password or database in the URL) for token buckets and ratings, reached as the service\'s own ACL user; the rotator keeps its users and certificate in step. Unset: the in-memory stores.',
+  schema: redisUrl.optional(),
   secret: true,
+});
+
+export const PKI_ROOT_DIR = setting('ZT_PKI_ROOT_DIR', {
+  default: '$ZT_PKI_DIR/root',
+  meaning: 'Where the root CA key lives: read only by `pki init` and `pki renew-intermediate`, never by the rotator; keep it offline between those.',
+  schema: path,
 });
 
 export const JWT_ISSUER = setting('JWT_ISSUER', { default: 'https://idp.zt.local', meaning: 'Required `iss` of every token.', schema: requiredText });

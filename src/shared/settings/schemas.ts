@@ -85,3 +85,31 @@ export function url(protocols: readonly string[]): z.ZodType<URL, string | undef
     return parsed;
   });
 }
+
+/**
+ * REDIS_URL: `rediss://host:port` and nothing more. Redis speaks only TLS here, so `redis://` is
+ * refused by name; a user or password is refused too (each service signs in as its own ACL user with
+ * the password beside its key, never one carried in a setting), and so is a database, path or query.
+ * The reason never quotes the URL.
+ */
+export const redisUrl = present.transform((text, ctx): URL => {
+  const refuse = (message: string): never => {
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  };
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    return refuse('not a URL (expected rediss://host:port)');
+  }
+  if (parsed.protocol === 'redis:') return refuse('plaintext redis:// is refused: Redis speaks only TLS here (use rediss://host:port)');
+  if (parsed.protocol !== 'rediss:' || parsed.hostname === '') return refuse('not a rediss://host:port URL');
+  if (parsed.username !== '' || parsed.password !== '') {
+    return refuse('must not carry a user or password: each service signs in as its own ACL user with the password beside its key');
+  }
+  if ((parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search !== '' || parsed.hash !== '') {
+    return refuse('takes only rediss://host:port (no database, path or query)');
+  }
+  return parsed;
+});

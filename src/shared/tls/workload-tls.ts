@@ -12,6 +12,8 @@ export interface TlsMaterial {
   readonly key: string;
   readonly ca: string;
   readonly serial: string;
+  /** The same version's Redis ACL password (its user is the workload's name); undefined if it is not a Redis user. */
+  readonly redisPassword: string | undefined;
 }
 
 export interface WorkloadTlsEvents {
@@ -94,5 +96,5 @@ export class WorkloadTls extends EventEmitter<WorkloadTlsEvents> {
 }
 
 function toTls(m: WorkloadMaterial): TlsMaterial {
-  return { cert: m.certPem, key: m.keyPem, ca: m.caPem, serial: m.info.serial };
+  return { cert: m.certPem, key: m.keyPem, ca: m.caPem, serial: m.info.serial, redisPassword: m.redisPassword };
 }

@@ -55,7 +55,7 @@ describe('authz check: rate limits with Redis', () => {
       await sleep(Number(denied.headers['retry-after']) * 1000);
       const again = await write(token);
       assert.equal(again.status, 200, 'waiting the announced retry-after is enough');
-      assert.match(await redis().command('DBSIZE'), /^:[1-9]/, 'the buckets live in Redis');
+      assert.ok(Number(await redis().command('DBSIZE')) > 0, 'the buckets live in Redis');
     });
   });
 

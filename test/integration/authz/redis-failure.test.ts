@@ -42,6 +42,7 @@ describe('authz check: Redis failure modes', () => {
 
     before(async () => {
       svc = await givenAuthz({ env: { REDIS_URL: redis().url, RATE_LIMIT_FAILURE_MODE: 'local' } });
+      assert.equal(svc.config.redis?.url.protocol, 'rediss:', 'over the TLS connection (the Redis has no plaintext port)');
       edge = await EdgeClient.create(svc);
     });
 
@@ -53,7 +54,7 @@ describe('authz check: Redis failure modes', () => {
     it('keeps limiting without a 5xx while Redis is down and uses Redis again after its restart', async () => {
       const before = await writer(svc, edge, 'carol');
       assert.equal((await before()).status, 200);
-      assert.match(await redis().command('DBSIZE'), /^:[1-9]/, 'charged in Redis while it is up');
+      assert.ok(Number(await redis().command('DBSIZE')) > 0, 'charged in Redis while it is up');
 
       await redis().kill();
       const during = await writer(svc, edge, 'dave');
@@ -74,7 +75,7 @@ describe('authz check: Redis failure modes', () => {
       await eventually('the Redis store to be used again', async () => {
         const res = await after();
         assert.ok(res.status === 200 || res.status === 429, `status ${res.status}`);
-        return /^:[1-9]/.test(await redis().command('DBSIZE'));
+        return Number(await redis().command('DBSIZE')) > 0;
       });
       assert.equal(await metric(svc, 'authz_bucket_store_degraded'), 0);
     });

@@ -15,7 +15,7 @@ describe('createBucketStore', () => {
   });
 
   it('uses the memory store when no REDIS_URL is set', async () => {
-    const store = createBucketStore({ redisUrl: undefined, failureMode: 'local', redisCommandTimeoutMs: 50 });
+    const store = createBucketStore({ redis: undefined, identity: await redis().identity('authz'), failureMode: 'local', redisCommandTimeoutMs: 50 });
     opened.push(store);
     assert.ok(store instanceof MemoryBucketStore);
     const r = await store.charge([{ name: 'user', key: 'alice', capacity: 5, refillPerS: 5, cost: 1 }]);
@@ -25,7 +25,7 @@ describe('createBucketStore', () => {
   it('puts Redis behind the failure mode and logs the outage and the recovery once each', async () => {
     const lines: string[] = [];
     const logger = createLogger('authz', { destination: { write: (line: string) => void lines.push(line) } });
-    const store = createBucketStore({ redisUrl: new URL(redis().url), failureMode: 'local', redisCommandTimeoutMs: 50, logger });
+    const store = createBucketStore({ redis: redis().server, identity: await redis().identity('authz'), failureMode: 'local', redisCommandTimeoutMs: 50, logger });
     opened.push(store);
     assert.equal(store.name, 'redis+local');
     let n = 0;

@@ -32,14 +32,14 @@ describe('FailoverBucketStore over a real Redis', () => {
   }
 
   /** The Redis store on a client from the one factory, reconnecting quickly after a restart. */
-  function redisStore(commandTimeoutMs: number): RedisBucketStore {
-    return new RedisBucketStore(createRedisClient({ url: new URL(redis().url), connectionName: 'zt-test-buckets', commandTimeoutMs, reconnectMaxDelayMs: 50 }));
+  async function redisStore(commandTimeoutMs: number): Promise<RedisBucketStore> {
+    return new RedisBucketStore(createRedisClient({ server: redis().server, identity: await redis().identity('authz'), connectionName: 'zt-test-buckets', commandTimeoutMs, reconnectMaxDelayMs: 50 }));
   }
 
   async function open(mode: FailureMode, options: OpenOptions = {}): Promise<{ store: FailoverBucketStore; seen: Observed }> {
     const seen: Observed = { states: [], primaryErrors: 0, failureModeDecisions: 0 };
     // Generous unless a test is about timeouts: a stalled test process must not fake an outage.
-    const primary = redisStore(options.commandTimeoutMs ?? 2000);
+    const primary = await redisStore(options.commandTimeoutMs ?? 2000);
     // Connected first, so that the hooks see only what the test does, not the initial connect.
     await waitFor('redis to connect', () => (primary.isReady() ? true : undefined));
     const store = new FailoverBucketStore(primary, new MemoryBucketStore({ sweepIntervalMs: 0 }), {
@@ -133,7 +133,7 @@ describe('FailoverBucketStore over a real Redis', () => {
 
   it('reports ready only once Redis has been reached, then stays ready through an outage in local mode', async () => {
     await redis().kill();
-    const primary = redisStore(2000);
+    const primary = await redisStore(2000);
     const store = new FailoverBucketStore(primary, new MemoryBucketStore({ sweepIntervalMs: 0 }), { mode: 'local' });
     opened.push(store);
     assert.equal(store.isReady(), false, 'not ready before Redis was ever reached');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RedisBucketStore } from '../../../src/authz/buckets/token-bucket-redis.js';
 import { createRedisClient } from '../../../src/shared/redis-client.js';
 import { useRedis } from '../../helpers/given-redis.js';
@@ -11,8 +11,8 @@ describe('RedisBucketStore', () => {
   let admin: Redis;
   const opened: RedisBucketStore[] = [];
 
-  before(() => {
-    admin = new Redis(redis().url, { maxRetriesPerRequest: 1 });
+  before(async () => {
+    admin = await redis().harness();
   });
   // useRedis() stops the server in its own `after`, which runs first: drop the connection, no QUIT.
   after(() => admin.disconnect());
@@ -23,7 +23,7 @@ describe('RedisBucketStore', () => {
   async function open(): Promise<RedisBucketStore> {
     // A generous timeout: these tests are about the script, and a stalled test process (GC, module
     // loading) must not turn a slow reply into a failure. Timeouts are covered by the failover tests.
-    const store = new RedisBucketStore(createRedisClient({ url: new URL(redis().url), connectionName: 'zt-test-buckets', commandTimeoutMs: 2000 }));
+    const store = new RedisBucketStore(createRedisClient({ server: redis().server, identity: await redis().identity('authz'), connectionName: 'zt-test-buckets', commandTimeoutMs: 2000 }));
     opened.push(store);
     await waitFor('the store to connect', () => (store.isReady() ? true : undefined));
     return store;

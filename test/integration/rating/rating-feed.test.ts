@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
 import { MemoryRatingFeed } from '../../../src/rating/feed/rating-feed-memory.js';
 import { RedisRatingFeed } from '../../../src/rating/feed/rating-feed-redis.js';
 import type { RatingFeed } from '../../../src/rating/feed/rating-feed.js';
@@ -74,14 +73,14 @@ describe('rating feeds: the store\'s changes, heard by subscribers', () => {
     });
 
     async function store(): Promise<RatingStore> {
-      const s = new RedisRatingStore({ url: new URL(redis().url) });
+      const s = new RedisRatingStore({ server: redis().server, identity: await redis().identity('rating-api') });
       opened.push(s);
       await waitFor('the store to connect', () => (s.isReady() ? true : undefined));
       return s;
     }
 
     async function feed(): Promise<RatingFeed & { gaps: number }> {
-      const f = Object.assign(new RedisRatingFeed({ url: new URL(redis().url) }), { gaps: 0 });
+      const f = Object.assign(new RedisRatingFeed({ server: redis().server, identity: await redis().identity('rating-api') }), { gaps: 0 });
       f.onGap(() => (f.gaps += 1));
       opened.push(f);
       await waitFor('the feed to connect', () => (f.isReady() ? true : undefined));
@@ -94,7 +93,7 @@ describe('rating feeds: the store\'s changes, heard by subscribers', () => {
       const [a, b] = [collector(), collector()];
       await f1.subscribe(I1, a.listener);
       await f2.subscribe(I1, b.listener);
-      const admin = new Redis(redis().url);
+      const admin = await redis().harness();
       try {
         const channels = (await admin.pubsub('CHANNELS', 'zt:rating-events:*')) as string[];
         assert.deepEqual(channels, ['zt:rating-events:acme:i1']);
@@ -138,7 +137,7 @@ describe('rating feeds: the store\'s changes, heard by subscribers', () => {
       const f = await feed();
       const one = await f.subscribe(I1, () => undefined);
       const two = await f.subscribe(I1, () => undefined);
-      const admin = new Redis(redis().url);
+      const admin = await redis().harness();
       try {
         one.unsubscribe();
         assert.deepEqual(await admin.pubsub('NUMSUB', 'zt:rating-events:acme:i1'), ['zt:rating-events:acme:i1', 1]);

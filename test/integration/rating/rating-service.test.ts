@@ -64,7 +64,7 @@ describe('rating service: listeners, readiness and certificate hot reload', () =
   });
 
   it('reports not ready on /readyz while its Redis store cannot connect', async () => {
-    const { adminPort, deps } = await start({ REDIS_URL: 'redis://127.0.0.1:1' });
+    const { adminPort, deps } = await start({ REDIS_URL: 'rediss://127.0.0.1:1' });
     assert.equal(deps.store.name, 'redis');
     assert.deepEqual(await adminGet(adminPort, '/readyz'), { status: 503, body: { ready: false, failing: ['store:redis', 'feed:redis'] } });
   });

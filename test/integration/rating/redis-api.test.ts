@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RedisRatingStore } from '../../../src/rating/rating-store-redis.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
 import { useRedis } from '../../helpers/given-redis.js';
@@ -16,7 +16,7 @@ describe('rating API over mTLS with the Redis store', () => {
 
   before(async () => {
     pki = await givenPki();
-    admin = new Redis(redis().url, { maxRetriesPerRequest: 1 });
+    admin = await redis().harness();
   });
   after(async () => {
     admin.disconnect();
@@ -25,7 +25,7 @@ describe('rating API over mTLS with the Redis store', () => {
 
   /** The API over a connected Redis store; closing the API closes the store. */
   async function openRedisApi(): Promise<RunningApi> {
-    const store = new RedisRatingStore({ url: new URL(redis().url) });
+    const store = new RedisRatingStore({ server: redis().server, identity: await redis().identity('rating-api') });
     await waitFor('the store to connect', () => (store.isReady() ? true : undefined));
     return startApi(pki, store);
   }

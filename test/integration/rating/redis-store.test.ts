@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RedisRatingStore } from '../../../src/rating/rating-store-redis.js';
 import { AppError } from '../../../src/shared/errors.js';
 import { useRedis } from '../../helpers/given-redis.js';
@@ -13,8 +13,8 @@ describe('RedisRatingStore', () => {
   const opened: RedisRatingStore[] = [];
   const I1 = { tenant: 'acme', item: 'i1' };
 
-  before(() => {
-    admin = new Redis(redis().url, { maxRetriesPerRequest: 1 });
+  before(async () => {
+    admin = await redis().harness();
   });
   after(() => {
     admin.disconnect();
@@ -24,7 +24,7 @@ describe('RedisRatingStore', () => {
   });
 
   async function open(): Promise<RedisRatingStore> {
-    const store = new RedisRatingStore({ url: new URL(redis().url) });
+    const store = new RedisRatingStore({ server: redis().server, identity: await redis().identity('rating-api') });
     opened.push(store);
     await waitFor('the store to connect', () => (store.isReady() ? true : undefined));
     return store;

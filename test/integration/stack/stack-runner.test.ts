@@ -3,7 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -69,6 +69,8 @@ describe('the embedded stack runner (startStack, npm start)', function () {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'zt-stack-test-'));
+    // Run as root, the stack runs each service as a user of its own, who must reach the PKI in here.
+    await chmod(dir, 0o755);
   });
 
   after(async () => {

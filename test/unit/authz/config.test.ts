@@ -55,11 +55,11 @@ describe('authz config', () => {
     assert.deepEqual(c.listen, { host: '127.0.0.1', port: authz.listen });
     assert.deepEqual(c.adminListen, { host: '127.0.0.1', port: authz.admin });
     assert.deepEqual([c.listen.port, c.adminListen.port], [9443, 9090], 'the ports of DESIGN.md');
-    assert.equal(c.redisUrl, undefined);
+    assert.equal(c.redis, undefined);
     assert.equal(c.failureMode, 'local');
     assert.equal(c.redisTimeoutMs, 50);
     assert.deepEqual(c.jwt, { issuer: 'https://idp.zt.local', audience: 'rating-api', algorithms: ['ES256'], clockToleranceS: 5, cacheSize: 10000 });
-    assert.equal(c.jwksFile, resolve('pki/out/jwt/jwks.json'));
+    assert.equal(c.jwksFile, resolve('pki/out/jwks/jwks.json'));
     assert.equal(c.jwksUrl, undefined);
     assert.equal(c.policyWasm, resolve('policies/build/policy.wasm'));
     assert.equal(c.policyData, resolve('policies/data.json'));
@@ -68,7 +68,7 @@ describe('authz config', () => {
 
   it('expands $ZT_PKI_DIR in the JWKS_FILE default and freezes the result', () => {
     const c = loadConfig({ ZT_PKI_DIR: '/srv/pki' });
-    assert.equal(c.jwksFile, join('/srv/pki', 'jwt', 'jwks.json'));
+    assert.equal(c.jwksFile, join('/srv/pki', 'jwks', 'jwks.json'));
     assert.ok(Object.isFrozen(c));
     assert.ok(Object.isFrozen(c.jwt));
     assert.ok(Object.isFrozen(c.jwt.algorithms));
@@ -142,10 +142,28 @@ describe('authz config', () => {
     assert.ok(jwks.message.startsWith('JWKS_URL: ') && !jwks.message.includes('s3cret'), jwks.message);
   });
 
-  it('takes JWKS_URL, REDIS_URL and a 0 cache size (cache off)', () => {
-    const c = loadConfig({ JWKS_URL: 'https://idp.example/jwks.json', REDIS_URL: 'redis://127.0.0.1:6379/0', JWT_CACHE_SIZE: '0', RATE_LIMIT_FAILURE_MODE: 'closed' });
+  it('refuses a plaintext redis:// URL, a password or user in REDIS_URL, and a database, naming the setting and never the value', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['redis://127.0.0.1:6379', /plaintext redis:\/\/ is refused/],
+      ['redis://:s3cret@redis:6379', /plaintext redis:\/\/ is refused/],
+      ['rediss://:s3cret@redis:6379', /must not carry a user or password/],
+      ['rediss://authz:s3cret@redis:6379', /must not carry a user or password/],
+      ['rediss://redis:6379/0', /no database, path or query/],
+      ['rediss://redis:6379?password=s3cret', /no database, path or query/],
+    ];
+    for (const [value, reason] of cases) {
+      const err = configError({ REDIS_URL: value });
+      assert.ok(err.message.startsWith('REDIS_URL: '), err.message);
+      assert.match(err.message, reason);
+      assert.ok(!err.message.includes('s3cret') && !err.message.includes(value), err.message);
+    }
+  });
+
+  it('takes JWKS_URL, REDIS_URL (with Redis\'s SPIFFE ID from the topology) and a 0 cache size (cache off)', () => {
+    const c = loadConfig({ JWKS_URL: 'https://idp.example/jwks.json', REDIS_URL: 'rediss://127.0.0.1:6379', JWT_CACHE_SIZE: '0', RATE_LIMIT_FAILURE_MODE: 'closed' });
     assert.equal(c.jwksUrl?.href, 'https://idp.example/jwks.json');
-    assert.equal(c.redisUrl?.href, 'redis://127.0.0.1:6379/0');
+    assert.equal(c.redis?.url.href, 'rediss://127.0.0.1:6379');
+    assert.equal(c.redis?.spiffeId, 'spiffe://zt.local/global/svc/redis');
     assert.equal(c.jwt.cacheSize, 0);
     assert.equal(c.failureMode, 'closed');
   });

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { redisServerArgs } from '../../../src/stack/redis-server.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -16,6 +17,10 @@ const service = z.object({
   image: z.string().optional(),
   build: z.unknown().optional(),
   healthcheck: z.object({ test: z.array(z.string()).min(2) }).optional(),
+  environment: z.record(z.string(), z.string()).default({}),
+  read_only: z.boolean().optional(),
+  cap_drop: z.array(z.string()).optional(),
+  security_opt: z.array(z.string()).optional(),
   depends_on: z.record(z.string(), dependency).optional(),
   networks: z.array(z.string()).optional(),
   network_mode: z.string().optional(),
@@ -33,7 +38,8 @@ const composeSchema = z.object({
 type Service = z.infer<typeof service>;
 
 // Merge keys (<<) are how the file shares the Node and Envoy service templates; compose honours them.
-const compose = composeSchema.parse(parse(readFileSync(COMPOSE, 'utf8'), { merge: true }));
+const text = readFileSync(COMPOSE, 'utf8');
+const compose = composeSchema.parse(parse(text, { merge: true }));
 const services = compose.services;
 
 function svc(name: string): Service {
@@ -61,9 +67,12 @@ const ZONES: Record<string, string[]> = {
   authz: ['mesh'],
   'rating-api': ['mesh'],
   redis: ['mesh'],
+  // The rotator reaches Redis (ACL SETUSER, CONFIG SET tls-*) and nothing else.
+  'cert-rotator': ['mesh'],
   loki: ['observability'],
   grafana: ['observability'],
-  alloy: ['observability'],
+  alloy: ['observability', 'docker-api'],
+  'docker-proxy': ['docker-api'],
 };
 
 describe('compose/docker-compose.yml', () => {
@@ -83,7 +92,7 @@ describe('compose/docker-compose.yml', () => {
   });
 
   it('defines exactly the services of the stack', () => {
-    assert.deepEqual(Object.keys(services).sort(), ['alloy', 'authz', 'cert-rotator', 'envoy-eu-central', 'envoy-us-east', 'grafana', 'loki', 'pki-init', 'rating-api', 'redis']);
+    assert.deepEqual(Object.keys(services).sort(), ['alloy', 'authz', 'cert-rotator', 'docker-proxy', 'envoy-eu-central', 'envoy-us-east', 'grafana', 'loki', 'pki-init', 'rating-api', 'redis']);
   });
 
   it('gives every long-running service a health check and waits on health, not on start', () => {
@@ -121,27 +130,31 @@ describe('compose/docker-compose.yml', () => {
         else assert.equal(m.mode, 'ro', `${name} mounts ${m.source} read-only`);
       }
     }
-    for (const w of WRITERS) assert.equal(pkiMounts(svc(w)).length, 1, `${w} mounts the PKI directory`);
+    assert.deepEqual(pkiMounts(svc('cert-rotator')).map((m) => m.target), ['/pki'], 'the rotator mounts the PKI, without the root key');
+    assert.deepEqual(pkiMounts(svc('pki-init')).map((m) => m.target), ['/pki'], 'pki-init mounts the PKI');
+    assert.ok(svc('pki-init').volumes.some((v) => v.startsWith('${ZT_PKI_ROOT_HOST_DIR:-../pki/root}:/pki-root:')), 'and, alone, the root key');
+    assert.equal(svc('pki-init').environment.ZT_PKI_ROOT_DIR, '/pki-root');
   });
 
   it('gives each consumer only its own workload directory and never the CA keys', () => {
     const own: Record<string, string> = { authz: 'authz', 'rating-api': 'rating-api', 'envoy-us-east': 'edge-us-east', 'envoy-eu-central': 'edge-eu-central' };
     for (const [name, workload] of Object.entries(own)) {
       const sources = pkiMounts(svc(name)).map((m) => m.source.replace(/^\$\{[^}]+\}/, ''));
-      const workloadDirs = sources.filter((s) => !s.startsWith('/ca/') && s !== '/jwt');
+      const workloadDirs = sources.filter((s) => !s.startsWith('/ca/') && s !== '/jwks');
       assert.deepEqual(workloadDirs, [`/${workload}`], `${name} mounts only its own certificate directory`);
       assert.ok(!sources.includes('/ca'), `${name} does not mount ca/, which holds root.key and intermediate.key`);
       assert.ok(sources.every((s) => s !== '' && s !== '/'), `${name} does not mount the whole PKI`);
     }
-    assert.ok(pkiMounts(svc('authz')).some((m) => m.source.endsWith('/jwt')), 'authz can read the JWKS');
-    assert.ok(!pkiMounts(svc('rating-api')).some((m) => m.source.endsWith('/jwt')), 'rating-api does not see the JWT keys');
+    assert.ok(pkiMounts(svc('authz')).some((m) => m.source.endsWith('/jwks')), 'authz can read the JWKS');
+    assert.ok(!Object.values(services).some((s) => pkiMounts(s).some((m) => m.source.endsWith('/jwt'))), 'nobody mounts the JWT signing keys alone');
   });
 
   it('puts each service in the network of its trust zone, with the mesh internal', () => {
     for (const [name, zones] of Object.entries(ZONES)) assert.deepEqual([...(svc(name).networks ?? [])].sort(), [...zones].sort(), `${name} networks`);
-    for (const w of WRITERS) assert.equal(svc(w).network_mode, 'none', `${w} needs no network`);
-    assert.deepEqual(Object.keys(compose.networks).sort(), ['edge', 'mesh', 'observability']);
+    assert.equal(svc('pki-init').network_mode, 'none', 'pki-init, which holds the root key, has no network');
+    assert.deepEqual(Object.keys(compose.networks).sort(), ['docker-api', 'edge', 'mesh', 'observability']);
     assert.equal(compose.networks.mesh?.internal, true);
+    assert.equal(compose.networks['docker-api']?.internal, true);
   });
 
   it('parameterises every published host port and keeps admin listeners unpublished', () => {
@@ -158,6 +171,61 @@ describe('compose/docker-compose.yml', () => {
   it('runs redis with the append-only file on', () => {
     const cmd = svc('redis').command ?? [];
     assert.equal(cmd[cmd.indexOf('--appendonly') + 1], 'yes');
+  });
+
+  it('runs redis-server exactly as the one launcher builds it for compose\'s paths: TLS only, client certificates, the ACL file', () => {
+    assert.deepEqual(svc('redis').command, ['redis-server', ...redisServerArgs({ pkiDir: '/pki', port: 6379, bind: ['0.0.0.0'], dataDir: '/data', appendOnly: true })]);
+    assert.match(svc('redis').image ?? '', /^redis:7\.0\.\d+-/, 'the Redis minor version the tests run (Debian\'s 7.0.15)');
+    assert.ok(svc('redis').volumes.includes('${ZT_PKI_HOST_DIR:-../pki/out}/redis:/pki/redis:ro'), 'at the path the rotator names in CONFIG SET');
+  });
+
+  it('points every service at Redis with rediss://, never a password in the URL', () => {
+    for (const name of ['authz', 'rating-api', 'cert-rotator']) assert.equal(svc(name).environment.REDIS_URL, 'rediss://redis:6379', name);
+    assert.ok(!text.includes('redis://'), 'no plaintext Redis URL anywhere in the file');
+  });
+
+  it('takes every capability away, forbids new privileges and makes the root filesystem read-only, for every service', () => {
+    for (const [name, s] of Object.entries(services)) {
+      assert.deepEqual(s.cap_drop, ['ALL'], `${name} cap_drop`);
+      assert.deepEqual(s.security_opt, ['no-new-privileges:true'], `${name} security_opt`);
+      assert.equal(s.read_only, true, `${name} read_only`);
+    }
+  });
+
+  it('gives only the socket proxy the Docker socket, read-only, and lets Alloy reach it alone', () => {
+    const withSocket = Object.entries(services).filter(([, s]) => s.volumes.some((v) => v.includes('docker.sock'))).map(([n]) => n);
+    assert.deepEqual(withSocket, ['docker-proxy']);
+    assert.ok(svc('docker-proxy').volumes.includes('/var/run/docker.sock:/var/run/docker.sock:ro'));
+    const cmd = svc('docker-proxy').command ?? [];
+    assert.ok(cmd.includes('-allowfrom=alloy'));
+    assert.deepEqual(cmd.filter((c) => c.startsWith('-allow') && !c.startsWith('-allowfrom') && c !== '-allowhealthcheck').map((c) => c.split('=')[0]), ['-allowGET', '-allowHEAD'], 'reads only');
+    const alloy = readFileSync(join(ROOT, 'compose/alloy/config.alloy'), 'utf8');
+    assert.equal((alloy.match(/host\s*=\s*"tcp:\/\/docker-proxy:2375"/g) ?? []).length, 2, 'discovery and log reading go through the proxy');
+    assert.ok(!alloy.includes('docker.sock'));
+  });
+
+  it('puts Alloy -> Loki and Grafana -> Loki on mutual TLS with certificates from the internal CA, mounted from their own directories', () => {
+    const loki = parse(readFileSync(join(ROOT, 'compose/loki/config.yaml'), 'utf8')) as { server: { http_tls_config: Record<string, string> } };
+    assert.deepEqual(loki.server.http_tls_config, { cert_file: '/pki/loki/current/cert.pem', key_file: '/pki/loki/current/key.pem', client_ca_file: '/pki/loki/current/ca.pem', client_auth_type: 'RequireAndVerifyClientCert', min_version: 'VersionTLS12' });
+    const alloy = readFileSync(join(ROOT, 'compose/alloy/config.alloy'), 'utf8');
+    assert.match(alloy, /url = "https:\/\/loki:3100\/loki\/api\/v1\/push"/);
+    for (const f of ['ca_file', 'cert_file', 'key_file']) assert.match(alloy, new RegExp(`${f}\\s*=\\s*"/pki/alloy/current/`));
+    const ds = parse(readFileSync(join(ROOT, 'compose/grafana/provisioning/datasources/loki.yaml'), 'utf8')) as { datasources: Array<{ url: string; jsonData: Record<string, unknown>; secureJsonData: Record<string, string> }> };
+    const grafana = ds.datasources[0];
+    assert.equal(grafana?.url, 'https://loki:3100');
+    assert.deepEqual([grafana?.jsonData.tlsAuth, grafana?.jsonData.tlsAuthWithCACert], [true, true]);
+    assert.deepEqual(grafana?.secureJsonData, { tlsCACert: '$__file{/pki/grafana/current/ca.pem}', tlsClientCert: '$__file{/pki/grafana/current/cert.pem}', tlsClientKey: '$__file{/pki/grafana/current/key.pem}' });
+    for (const [name, dir] of [['loki', 'loki'], ['alloy', 'alloy'], ['grafana', 'grafana']] as const) {
+      assert.ok(svc(name).volumes.includes(`\${ZT_PKI_HOST_DIR:-../pki/out}/${dir}:/pki/${dir}:ro`), `${name} mounts its own certificate directory`);
+    }
+  });
+
+  it('gives Grafana no default admin password and no anonymous access', () => {
+    const env = svc('grafana').environment;
+    assert.equal(env.GF_SECURITY_ADMIN_PASSWORD, undefined, 'no password in the file or a default');
+    assert.equal(env.GF_SECURITY_ADMIN_PASSWORD__FILE, '/pki/grafana/admin-password', 'the one pki init generated');
+    assert.equal(env.GF_AUTH_ANONYMOUS_ENABLED, 'false');
+    assert.equal(env.GF_USERS_ALLOW_SIGN_UP, 'false');
   });
 
   it('labels every container with the service (and an edge with its region) that Alloy turns into Loki labels', () => {

@@ -15,11 +15,11 @@ describe('pki, rotate-certs and token commands', function () {
     before(async () => (dir = await mkdtemp(join(tmpdir(), 'zt-init-'))));
     after(async () => rm(dir, { recursive: true, force: true }));
 
-    it('creates the CA, six workloads and the JWT key, then changes nothing and says so', async function () {
+    it('creates the CA, every workload, the JWT key and Grafana\'s admin password, then changes nothing and says so', async function () {
       const env = { ZT_PKI_DIR: join(dir, 'out'), ZT_PKI_CONFIG: WORKLOADS_YAML };
       const first = await runScript('pki', ['init'], env);
       assert.equal(first.code, 0, first.stderr);
-      assert.match(first.stdout, /created ca, edge-us-east, edge-eu-central, authz, rating-api, client-alice, client-bob, jwt/);
+      assert.match(first.stdout, /created ca, edge-us-east, edge-eu-central, authz, rating-api, redis, cert-rotator, loki, alloy, grafana, client-alice, client-bob, jwt, grafana admin password/);
       const before = await snapshot(join(dir, 'out'));
       const second = await runScript('pki', ['init'], env);
       assert.equal(second.code, 0, second.stderr);
@@ -51,9 +51,28 @@ describe('pki, rotate-certs and token commands', function () {
       const env = { ZT_PKI_DIR: pki.dir, ZT_PKI_CONFIG: pki.configFile };
       const result = await runScript('pki', ['init'], env);
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, /created ca, edge-us-east, edge-eu-central, authz, rating-api, client-alice, client-bob/);
+      assert.match(result.stdout, /created ca, edge-us-east, edge-eu-central, authz, rating-api, redis, cert-rotator, loki, alloy, grafana, client-alice, client-bob/);
       const status = await runScript('pki', ['status', '--check'], env);
       assert.equal(status.code, 0, status.stdout + status.stderr);
+    });
+  });
+
+  describe('with an intermediate past 2/3 of its life', function () {
+    let pki: TestPki;
+    before(async () => (pki = await givenPki({ now: new Date(Date.now() - 61 * 86_400_000) })));
+    after(async () => pki.cleanup());
+
+    it('renews every leaf but exits 1 reporting renewal_due, and pki status --check fails naming pki renew-intermediate', async function () {
+      const env = { ZT_PKI_DIR: pki.dir, ZT_PKI_CONFIG: pki.configFile };
+      const rotated = await runScript('rotate-certs', [], env);
+      assert.equal(rotated.code, 1, rotated.stderr);
+      const summary = JSON.parse(rotated.stdout) as { ok: boolean; intermediate: { action: string }; leaves: { action: string }[] };
+      assert.equal(summary.intermediate.action, 'renewal_due');
+      assert.ok(summary.leaves.every((l) => l.action === 'renewed'), 'the expired leaves are renewed anyway');
+      const status = await runScript('pki', ['status', '--check'], env);
+      assert.equal(status.code, 1);
+      assert.match(status.stderr, /intermediate: due for renewal, which the rotator cannot do .*run pki renew-intermediate/);
+      assert.equal((await runScript('pki', ['status'], env)).code, 0, 'without --check it only reports');
     });
   });
 
@@ -95,6 +114,26 @@ describe('pki, rotate-certs and token commands', function () {
       assert.ok(summary.leaves.every((l) => l.action === 'kept'));
       assert.deepEqual(await snapshot(pki.dir), before);
       assert.match(result.stderr, /"msg":"cert_status"/);
+    });
+
+    it('rotates every leaf with the root key absent (the rotator never reads it), then renews the intermediate with pki renew-intermediate', async function () {
+      const { rename } = await import('node:fs/promises');
+      const offline = `${pki.layout.rootDir}.offline`;
+      await rename(pki.layout.rootDir, offline);
+      const rotated = await runScript('rotate-certs', ['--force'], env);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      const summary = JSON.parse(rotated.stdout) as { ok: boolean; intermediate: { action: string }; leaves: { action: string }[] };
+      assert.deepEqual([summary.ok, summary.intermediate.action], [true, 'kept']);
+      assert.ok(summary.leaves.every((l) => l.action === 'renewed'));
+      const refused = await runScript('pki', ['renew-intermediate'], env);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /cannot read the root key .*\(ZT_PKI_ROOT_DIR\)/);
+      await rename(offline, pki.layout.rootDir);
+      const renewed = await runScript('pki', ['renew-intermediate'], env);
+      assert.equal(renewed.code, 0, renewed.stderr);
+      const after = JSON.parse(renewed.stdout) as { ok: boolean; leaves: { reason: string }[] };
+      assert.equal(after.ok, true);
+      assert.ok(after.leaves.every((l) => l.reason === 'intermediate_changed'));
     });
 
     it('mints a token that verifies against jwks.json with the demo claims', async function () {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -118,7 +119,7 @@ describe('PKI certificates, checked by openssl', function () {
     assert.equal(serials.size, pki.spec.workloads.size);
   });
 
-  it('writes cert.pem as the leaf followed by the intermediate, and keys with mode 0600', async function () {
+  it('writes cert.pem as the leaf followed by the intermediate, and keys and passwords with mode 0600', async function () {
     const { stat } = await import('node:fs/promises');
     const intermediate = await readFile(intermediateFile, 'utf8');
     for (const name of pki.spec.workloads.keys()) {
@@ -127,9 +128,19 @@ describe('PKI certificates, checked by openssl', function () {
       assert.equal(chain[1]?.trim(), intermediate.trim(), name);
       assert.equal((await stat(pki.file(name, 'key.pem'))).mode & 0o777, 0o600, name);
     }
-    for (const key of [pki.layout.rootKey, pki.layout.intermediateKey]) {
-      assert.equal((await stat(key)).mode & 0o777, 0o600, key);
+    for (const user of ['authz', 'rating-api', 'cert-rotator', 'redis']) {
+      const file = join(pki.layout.current(user), 'redis-password');
+      assert.equal((await stat(file)).mode & 0o777, 0o600, file);
+      assert.match(await readFile(file, 'utf8'), /^[A-Za-z0-9_-]{43}\n$/, '256 random bits, base64url');
     }
+    for (const other of ['edge-us-east', 'client-alice', 'loki']) {
+      await assert.rejects(stat(join(pki.layout.current(other), 'redis-password')), /ENOENT/, `${other} is not a Redis user`);
+    }
+    for (const secret of [pki.layout.rootKey, pki.layout.intermediateKey, pki.layout.redisAcl, join(pki.layout.workloadDir('grafana'), 'admin-password')]) {
+      assert.equal((await stat(secret)).mode & 0o777, 0o600, secret);
+    }
+    assert.equal((await stat(pki.layout.rootDir)).mode & 0o777, 0o700, 'the root key sits in a directory of its own');
+    assert.ok(!pki.layout.rootKey.startsWith(pki.layout.caDir), 'and not in ca/, which the rotator reads');
   });
 
   it('makes openssl refuse leaves signed by the real intermediate whose DNS, URI or IP SAN falls outside the name constraints', async function () {

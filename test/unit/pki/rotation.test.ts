@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { readWorkloadMaterial } from '../../../src/shared/pki/workload-material.js';
+import { initPki, renewIntermediateNow } from '../../../src/pki/authority.js';
 import { PkiLockedError, withPkiLock } from '../../../src/pki/lock.js';
 import { rotate, type RotateSummary } from '../../../src/pki/rotate.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
@@ -56,35 +57,68 @@ describe('certificate rotation', function () {
     assert.equal(summary.intermediate.action, 'kept');
   });
 
-  it('renews the intermediate past 2/3 of its life and reissues every leaf under it', async function () {
+  it('never reads the root key: past 2/3 of its life the intermediate is reported for an operator, and the run fails', async function () {
+    await rm(pki.layout.rootDir, { recursive: true });
     const ca = new X509Certificate(await readFile(pki.layout.intermediateCert));
     const from = Date.parse(ca.validFrom);
     const at70 = new Date(from + 0.7 * (Date.parse(ca.validTo) - from));
     const summary = await rotate(pki.layout, pki.spec, { now: at70 });
-    assert.equal(summary.ok, true);
-    assert.equal(summary.intermediate.action, 'renewed');
+    assert.equal(summary.ok, false);
+    assert.deepEqual([summary.intermediate.action, summary.intermediate.reason], ['renewal_due', 'lifetime']);
+    assert.match(summary.errors.join('\n'), /^intermediate: due for renewal \(lifetime; .*an operator must run `pki renew-intermediate`/m);
+    assert.equal(new X509Certificate(await readFile(pki.layout.intermediateCert)).serialNumber, ca.serialNumber, 'the intermediate is left alone');
+    assert.ok(summary.leaves.every((l) => l.action === 'renewed'), 'every leaf, past 2/3 by then, is still renewed');
+  });
+
+  it('renews the intermediate with pki renew-intermediate, reading the root key, and reissues every leaf under it', async function () {
+    const ca = new X509Certificate(await readFile(pki.layout.intermediateCert));
+    const summary = await renewIntermediateNow(pki.layout, pki.spec);
+    assert.ok(summary);
+    assert.equal(summary.ok, true, summary.errors.join('; '));
     const renewed = new X509Certificate(await readFile(pki.layout.intermediateCert));
     assert.notEqual(renewed.serialNumber, ca.serialNumber);
     const root = new X509Certificate(await readFile(pki.layout.rootCert));
     assert.ok(renewed.verify(root.publicKey));
     for (const w of pki.spec.workloads.keys()) {
-      assert.equal(leafResult(summary, w).action, 'renewed', w);
+      assert.deepEqual([leafResult(summary, w).action, leafResult(summary, w).reason], ['renewed', 'intermediate_changed'], w);
       const m = await materialOf(pki, w);
       assert.ok(m.leaf.verify(renewed.publicKey), `${w} is not signed by the new intermediate`);
       assert.equal(m.chain[1]?.serialNumber, renewed.serialNumber, `${w} chain does not carry the new intermediate`);
     }
   });
 
-  it('renews the intermediate when workloads.yaml changes its name constraints, and every leaf with it', async function () {
+  it('renews only the intermediate with --leaves-by-rotator, and the next rotation reissues every leaf under it', async function () {
+    const ca = new X509Certificate(await readFile(pki.layout.intermediateCert));
+    const leafBefore = (await materialOf(pki, 'authz')).info.serial;
+    assert.equal(await renewIntermediateNow(pki.layout, pki.spec, { leavesByRotator: true }), undefined);
+    assert.notEqual(new X509Certificate(await readFile(pki.layout.intermediateCert)).serialNumber, ca.serialNumber);
+    assert.equal((await materialOf(pki, 'authz')).info.serial, leafBefore, 'no leaf was touched');
+    await rm(pki.layout.rootDir, { recursive: true });
+    const next = await rotate(pki.layout, pki.spec);
+    assert.equal(next.ok, true, next.errors.join('; '));
+    assert.ok(next.leaves.every((l) => l.reason === 'intermediate_changed'), 'the rotator, without the root key, reissues every leaf');
+  });
+
+  it('refuses pki renew-intermediate without the root key, naming ZT_PKI_ROOT_DIR, and changes nothing', async function () {
+    await rm(pki.layout.rootDir, { recursive: true });
+    const before = await snapshot(pki.dir);
+    await assert.rejects(renewIntermediateNow(pki.layout, pki.spec), /cannot read the root key .*root\.key \(ZT_PKI_ROOT_DIR\)/);
+    assert.deepEqual(await snapshot(pki.dir), before);
+  });
+
+  it('reports an intermediate whose name constraints no longer match workloads.yaml; pki init renews it and every leaf with it', async function () {
     const before = new X509Certificate(await readFile(pki.layout.intermediateCert));
-    const spec = { ...pki.spec, permittedDns: [...pki.spec.permittedDns, 'redis'] };
-    const summary = await rotate(pki.layout, spec);
-    assert.equal(summary.ok, true);
-    assert.deepEqual([summary.intermediate.action, summary.intermediate.reason], ['renewed', 'spec_changed']);
+    const spec = { ...pki.spec, permittedDns: [...pki.spec.permittedDns, 'extra'] };
+    const reported = await rotate(pki.layout, spec);
+    assert.deepEqual([reported.ok, reported.intermediate.action, reported.intermediate.reason], [false, 'renewal_due', 'spec_changed']);
+    const init = await initPki(pki.layout, spec);
+    assert.ok(init.created.includes('intermediate (spec_changed)'), init.created.join(', '));
     const after = new X509Certificate(await readFile(pki.layout.intermediateCert));
     assert.notEqual(after.serialNumber, before.serialNumber);
-    for (const w of pki.spec.workloads.keys()) assert.equal(leafResult(summary, w).reason, 'intermediate_changed', w);
-    assert.equal((await rotate(pki.layout, spec)).intermediate.action, 'kept', 'the same declaration renews nothing twice');
+    for (const w of pki.spec.workloads.keys()) assert.ok((await materialOf(pki, w)).leaf.verify(after.publicKey), `${w} was reissued under the new intermediate`);
+    const again = await rotate(pki.layout, spec);
+    assert.equal(again.intermediate.action, 'kept', 'the same declaration renews nothing twice');
+    assert.equal(again.ok, true, again.errors.join('; '));
   });
 
   it('reissues a leaf that carries an IP SAN (written before IP SANs were dropped) as spec_changed', async function () {
@@ -102,6 +136,22 @@ describe('certificate rotation', function () {
     assert.deepEqual([leafResult(summary, 'authz').action, leafResult(summary, 'authz').reason], ['renewed', 'spec_changed']);
     assert.deepEqual((await materialOf(pki, 'authz')).info.ip, []);
     assert.equal(leafResult(summary, 'rating-api').action, 'kept');
+  });
+
+  it('upgrades a PKI laid out before: rotate warns of ca/root.key and moves the JWKS out of jwt/; pki init moves the root key', async function () {
+    const { copyFile, rename, stat } = await import('node:fs/promises');
+    await rename(pki.layout.rootKey, pki.layout.legacyRootKey);
+    await copyFile(pki.layout.jwks, pki.layout.legacyJwks);
+    const summary = await rotate(pki.layout, pki.spec);
+    assert.equal(summary.ok, true, summary.errors.join('; '));
+    assert.deepEqual(summary.warnings, [`${pki.layout.legacyRootKey}: the root key sits beside the files the rotator reads; \`pki init\` moves it to ${pki.layout.rootKey}`]);
+    await assert.rejects(stat(pki.layout.legacyJwks), /ENOENT/, 'the signing-key directory no longer holds the JWKS');
+    assert.ok((await stat(pki.layout.jwks)).isFile());
+    const init = await initPki(pki.layout, pki.spec);
+    assert.deepEqual(init.created, ['root key moved']);
+    await assert.rejects(stat(pki.layout.legacyRootKey), /ENOENT/);
+    assert.equal((await stat(pki.layout.rootKey)).mode & 0o777, 0o600);
+    assert.deepEqual((await rotate(pki.layout, pki.spec)).warnings, []);
   });
 
   it('changes nothing on a dry run, and reports what is due', async function () {
@@ -129,7 +179,8 @@ describe('certificate rotation', function () {
     const later = await rotate(pki.layout, pki.spec, { now: new Date(now.getTime() + maxTtl + 1000) });
     assert.deepEqual(await jwks(), [kids[0]]);
     assert.ok('removed' in later.jwt && later.jwt.removed.includes(oldKid ?? ''));
-    assert.deepEqual((await readdir(pki.layout.jwtDir)).sort(), [kids[0], 'current', 'jwks.json', 'state.json'].sort());
+    assert.deepEqual((await readdir(pki.layout.jwtDir)).sort(), [kids[0], 'current', 'state.json'].sort(), 'the JWKS is published apart from the signing keys');
+    assert.deepEqual(await readdir(pki.layout.jwksDir), ['jwks.json']);
   });
 
   it('never shows a reader in another process a mismatched pair or a missing file during 50 forced rotations', async function () {

@@ -50,7 +50,7 @@ describe('rating config', () => {
       workload: 'rating-api',
       listen: { host: '127.0.0.1', port: ports.listen },
       adminListen: { host: '127.0.0.1', port: ports.admin },
-      redisUrl: undefined,
+      redis: undefined,
       logLevel: 'info',
       stream: {
         authzUrl: new URL(`https://127.0.0.1:${topology.workloads.get('authz')?.ports?.listen ?? 0}`),
@@ -99,7 +99,7 @@ describe('rating config', () => {
       ZT_WORKLOAD: 'rating-api-2',
       RATING_LISTEN: '0.0.0.0:7443',
       RATING_ADMIN_LISTEN: '[::1]:0',
-      REDIS_URL: 'redis://redis:6379/2',
+      REDIS_URL: 'rediss://redis:6379',
       LOG_LEVEL: 'debug',
     });
     assert.equal(config.pkiDir, '/pki');
@@ -107,7 +107,7 @@ describe('rating config', () => {
     assert.equal(config.workload, 'rating-api-2');
     assert.deepEqual(config.listen, { host: '0.0.0.0', port: 7443 });
     assert.deepEqual(config.adminListen, { host: '::1', port: 0 });
-    assert.equal(config.redisUrl?.href, 'redis://redis:6379/2');
+    assert.deepEqual([config.redis?.url.href, config.redis?.spiffeId], ['rediss://redis:6379', 'spiffe://example.org/global/svc/redis']);
     assert.equal(config.logLevel, 'debug');
   });
 
@@ -139,7 +139,7 @@ describe('rating config', () => {
   });
 
   it('treats an empty setting as unset', () => {
-    assert.equal(loadConfig({ REDIS_URL: '  ' }).redisUrl, undefined);
+    assert.equal(loadConfig({ REDIS_URL: '  ' }).redis, undefined);
   });
 
   it('names RATING_LISTEN and shows its value when it is not host:port', () => {
@@ -179,7 +179,13 @@ describe('rating config', () => {
     assert.doesNotMatch(String(err.stack), /s3cret/);
   });
 
-  it('accepts a rediss:// URL', () => {
-    assert.equal(loadConfig({ REDIS_URL: 'rediss://:pw@cache.internal:6380' }).redisUrl?.href, 'rediss://:pw@cache.internal:6380');
+  it('accepts rediss://host:port and refuses a password in it, naming REDIS_URL and not the password', () => {
+    assert.equal(loadConfig({ REDIS_URL: 'rediss://cache.internal:6380' }).redis?.url.href, 'rediss://cache.internal:6380');
+    const err = rejectsNaming({ REDIS_URL: 'rediss://:pw-hunter2@cache.internal:6380' }, /^REDIS_URL: must not carry a user or password/);
+    assert.doesNotMatch(err.message, /hunter2/);
+  });
+
+  it('refuses a plaintext redis:// URL by name', () => {
+    rejectsNaming({ REDIS_URL: 'redis://redis:6379' }, /^REDIS_URL: plaintext redis:\/\/ is refused: Redis speaks only TLS here/);
   });
 });

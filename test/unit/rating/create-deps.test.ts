@@ -11,7 +11,7 @@ describe('rating createDeps', () => {
   it('fails naming the certificate it looked for when the PKI is missing, before connecting to Redis', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'zt-rating-nopki-'));
     try {
-      await assert.rejects(createDeps(loadConfig({ ZT_PKI_DIR: dir, LOG_LEVEL: 'silent', REDIS_URL: 'redis://127.0.0.1:1' })), (err: unknown) => {
+      await assert.rejects(createDeps(loadConfig({ ZT_PKI_DIR: dir, LOG_LEVEL: 'silent', REDIS_URL: 'rediss://127.0.0.1:1' })), (err: unknown) => {
         return err instanceof ConfigError && err.code === 'pki_missing' && err.message.includes(join(dir, 'rating-api', 'current'));
       });
     } finally {
