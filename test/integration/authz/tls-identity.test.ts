@@ -7,7 +7,7 @@ import { loadPolicyEngine } from '../../../src/authz/policy/load-policy-engine.j
 import { formatXfccElement } from '../../../src/shared/xfcc.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
 import { dataPath, givenBuiltPolicy, wasmPath } from '../../helpers/given-policy.js';
-import { bodyOf, ALICE, givenAuthz, tokenFor, xfccFor, type RunningAuthz } from './given-authz.js';
+import { bodyOf, ALICE, CLIENT_CERT_SHA256, givenAuthz, tokenFor, xfccFor, type RunningAuthz } from './given-authz.js';
 
 const READ = '/check/v1/tenants/acme/items/i1/ratings';
 
@@ -136,7 +136,7 @@ describe('authz check: TLS peers and client identity', () => {
   });
 
   it('takes the client from the last XFCC element, the one the edge set', async () => {
-    const forged = formatXfccElement({ by: svc.pki.spiffeId('edge-eu-central'), hash: 'ab', subject: 'CN=x', uri: svc.pki.spiffeId('client-bob') });
+    const forged = formatXfccElement({ by: svc.pki.spiffeId('edge-eu-central'), hash: CLIENT_CERT_SHA256, subject: 'CN=x', uri: svc.pki.spiffeId('client-bob') });
     const res = await asEdge(`${forged},${xfccFor(svc.pki, 'client-alice')}`);
     assert.equal(res.status, 200, res.text);
     assert.equal(res.headers['x-zt-client'], svc.pki.spiffeId('client-alice'));
