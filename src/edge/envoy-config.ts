@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../shared/errors.js';
+import { parseProtections, type EnvoyProtections } from './envoy-protections.js';
+import { parseLocalReplyConfig, type LocalReplyConfig } from './local-reply-config.js';
 
 /** One entry of an Envoy `ListStringMatcher`, as the dev edge supports it. */
 export type StringMatcher = Readonly<
@@ -48,9 +50,15 @@ export interface EnvoyEdgeConfig {
     readonly mode: 'SANITIZE_SET';
     readonly subject: boolean;
     readonly uri: boolean;
+    /** The client certificate itself, URL-encoded PEM (`Cert=`). */
+    readonly cert: boolean;
     /** Envoy always adds `Hash=` (and `By=`) to the element it sets; there is no switch for it. */
     readonly hash: true;
   };
+  /** Timeouts, limits, the connection cap, the local rate limit and the authz connection bound (envoy-protections.ts). */
+  readonly protections: EnvoyProtections;
+  /** The bodies of the answers the edge writes itself (local-reply-config.ts). */
+  readonly localReplies: LocalReplyConfig;
 }
 
 /** One route of the virtual host: a path prefix, the cluster it goes to and the route timeout. */
@@ -169,7 +177,9 @@ const headerMutationSchema = z.object({
 
 const hcmSchema = z.object({
   forward_client_cert_details: z.literal('SANITIZE_SET', { error: 'the dev edge implements SANITIZE_SET only' }),
-  set_current_client_cert_details: z.object({ subject: z.boolean().default(false), uri: z.boolean().default(false) }).default({ subject: false, uri: false }),
+  set_current_client_cert_details: z
+    .object({ subject: z.boolean().default(false), uri: z.boolean().default(false), cert: z.boolean().default(false) })
+    .default({ subject: false, uri: false, cert: false }),
   http_filters: z.array(z.object({ name: z.string(), typed_config: z.record(z.string(), z.unknown()).optional() })),
   route_config: z.object({
     virtual_hosts: z
@@ -254,6 +264,8 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
   });
 
   const response = authz.http_service.authorization_response;
+  const protections = parseProtections(doc, only.config, only.path, hcm.http_filters, source);
+  const localReplies = parseLocalReplyConfig(only.config.local_reply_config, source, `${only.path}.local_reply_config`);
   return deepFreeze({
     authz: {
       pathPrefix: authz.http_service.path_prefix,
@@ -275,8 +287,11 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
       mode: hcm.forward_client_cert_details,
       subject: hcm.set_current_client_cert_details.subject,
       uri: hcm.set_current_client_cert_details.uri,
+      cert: hcm.set_current_client_cert_details.cert,
       hash: true,
     },
+    protections,
+    localReplies,
   });
 }
 
