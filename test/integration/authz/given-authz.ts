@@ -14,6 +14,8 @@ import { createDeps, type AuthzDeps, type AuthzDepsOverrides } from '../../../sr
 import { createLogger } from '../../../src/shared/logger.js';
 import { startService } from '../../../src/shared/service.js';
 import { JWT_AUDIENCE, JWT_ISSUER } from '../../../src/shared/settings/common-settings.js';
+import { x5tS256 } from '../../../src/shared/pki/cert-thumbprint.js';
+import { readWorkloadMaterial } from '../../../src/shared/pki/workload-material.js';
 import { formatXfccElement } from '../../../src/shared/xfcc.js';
 import { readSigningKey, JWT_ALG } from '../../../src/pki/jwt-keys.js';
 import { mintToken, type TokenClaims } from '../../../src/pki/token.js';
@@ -134,6 +136,11 @@ export function xfccFor(pki: TestPki, client: string, edge = 'edge-us-east', has
     subject: `CN=${client},O=${pki.spec.trustDomain}`,
     uri: pki.spiffeId(client),
   });
+}
+
+/** The RFC 8705 thumbprint of a workload's current certificate, for a token the real edge will check against it. */
+export async function x5tOf(pki: TestPki, workload: string): Promise<string> {
+  return x5tS256((await readWorkloadMaterial(pki.layout, workload)).leaf);
 }
 
 /** A token for `claims` signed with the PKI's current JWT key, bound to {@link CLIENT_CERT_X5T} unless `boundTo` is null. */
