@@ -98,10 +98,15 @@ export async function rotate(layout: PkiLayout, spec: Topology, opts: RotateOpti
     errors: [],
   };
 
-  // Leaves are independent: issue them concurrently so key generation uses every core.
-  const results = await Promise.all(
-    [...spec.workloads.values()].map((w) => rotateLeaf(layout, spec, ca, w, now, { ...opts, dryRun, forceAll: opts.force === true || (caDue && dryRun) })),
-  );
+  // One leaf at a time. Rotation runs beside the services whose certificates it renews, and an
+  // RSA key generation takes a whole core for up to a few hundred milliseconds: generating every
+  // leaf's key at once (as pki init does, with nothing else running) took every core of a 2-core
+  // host for a second or more per forced rotation, long enough for authz's Redis commands to time
+  // out and its 250 ms checks to be missed. One at a time, the services keep the other cores.
+  const results: LeafResult[] = [];
+  for (const w of spec.workloads.values()) {
+    results.push(await rotateLeaf(layout, spec, ca, w, now, { ...opts, dryRun, forceAll: opts.force === true || (caDue && dryRun) }));
+  }
   for (const r of results) {
     summary.leaves.push(r);
     opts.onLeaf?.(r);
