@@ -5,7 +5,6 @@
  * the status, the message and the challenge come from here only.
  */
 import { AppError, type Reason } from '../shared/errors.js';
-import type { DecisionDetail } from './policy/policy-engine.js';
 
 /**
  * DESIGN.md's reasons (the policy's, in errors.ts), plus `not_found`, which only this service
@@ -71,7 +70,15 @@ function quotable(text: string): string {
   return text.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, ' ');
 }
 
-/** What a client is told about the policy's own `invalid_token` denials (policies/binding.rego). */
+/**
+ * Why the policy refused a token it was given (`invalid_token`, policies/binding.rego): the tenant
+ * requires a token bound to the client certificate, or the token's subject is not the user the
+ * certificate names; '' for any other answer. The policy decision carries it as `detail`.
+ */
+export const DECISION_DETAILS = ['', 'unbound_token', 'subject_not_client'] as const;
+export type DecisionDetail = (typeof DECISION_DETAILS)[number];
+
+/** What a client is told about the policy's own `invalid_token` denials. */
 const DETAIL_DESCRIPTIONS: Readonly<Record<DecisionDetail, string | undefined>> = {
   '': undefined,
   unbound_token: 'this tenant requires a token bound to your client certificate (cnf x5t#S256); mint one for the certificate you present',

@@ -40,7 +40,8 @@ import { LocalRateLimiter } from './local-rate-limit.js';
 import { normalizePath } from './normalize-path.js';
 import { PeerAgent } from './peer-agent.js';
 import type { EdgeStats } from './stats.js';
-import { addOnSuccess, RATING_CLUSTER, upstreamProxy } from './upstream-proxy.js';
+import { addOnSuccess } from './success-headers.js';
+import { RATING_CLUSTER, upstreamProxy } from './upstream-proxy.js';
 
 /** The Envoy cluster envoy.yaml's ext_authz filter calls, for its stat names. */
 const AUTHZ_CLUSTER = 'authz';

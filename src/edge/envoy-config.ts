@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import { parseProtections, type EnvoyProtections } from './envoy-protections.js';
+import { checkAt, durationMs } from './envoy-schema.js';
 import { parseLocalReplyConfig, type LocalReplyConfig } from './local-reply-config.js';
 
 /** One entry of an Envoy `ListStringMatcher`, as the dev edge supports it. */
@@ -120,17 +121,6 @@ const stringMatcher = z
 
 const matcherList = z.object({ patterns: z.array(stringMatcher).default([]) }).optional();
 
-/** A protobuf JSON Duration ("0.250s") or its object form, in milliseconds. */
-const durationMs = z.union([
-  z
-    .string()
-    .regex(/^\d+(\.\d{1,9})?s$/, 'a duration like "0.250s"')
-    .transform((s) => Math.round(Number(s.slice(0, -1)) * 1000)),
-  z
-    .object({ seconds: z.coerce.number().int().nonnegative().default(0), nanos: z.number().int().nonnegative().default(0) })
-    .transform((d) => d.seconds * 1000 + Math.round(d.nanos / 1e6)),
-]);
-
 const statusCode = z.union([
   z.number().int().min(400).max(599),
   z.string().refine((s) => s in STATUS_CODES, 'an envoy.type.v3.StatusCode error name such as ServiceUnavailable').transform((s) => STATUS_CODES[s] ?? 0),
@@ -229,7 +219,7 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
   } catch (err) {
     throw new ConfigError('envoy_config', `${source}: not valid YAML: ${errorMessage(err)}`, { cause: err });
   }
-  const bootstrap = check(bootstrapSchema, doc, source, '');
+  const bootstrap = checkAt(bootstrapSchema, doc, source, '');
 
   const hcms: { path: string; config: Record<string, unknown> }[] = [];
   bootstrap.static_resources.listeners.forEach((l, i) =>
@@ -245,7 +235,7 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
   if (only === undefined || others.length > 0) {
     throw new ConfigError('envoy_config', `${source}: expected exactly one http_connection_manager, found ${hcms.length}`);
   }
-  const hcm = check(hcmSchema, only.config, source, only.path);
+  const hcm = checkAt(hcmSchema, only.config, source, only.path);
 
   const filterPath = (i: number): string => `${only.path}.http_filters[${i}].typed_config`;
   const extAuthzAt = hcm.http_filters.findIndex((f) => f.typed_config?.['@type'] === EXT_AUTHZ_TYPE);
@@ -253,13 +243,13 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
   if (extAuthzFilter === undefined) {
     throw new ConfigError('envoy_config', `${source}: ${only.path}.http_filters: no envoy.filters.http.ext_authz filter (${EXT_AUTHZ_TYPE})`);
   }
-  const authz = check(extAuthzSchema, extAuthzFilter.typed_config, source, filterPath(extAuthzAt));
+  const authz = checkAt(extAuthzSchema, extAuthzFilter.typed_config, source, filterPath(extAuthzAt));
 
   // Only removals that run before ext_authz protect what it and the upstream see.
   const prefixes: string[] = [];
   hcm.http_filters.slice(0, extAuthzAt).forEach((f, i) => {
     if (f.typed_config?.['@type'] !== HEADER_MUTATION_TYPE) return;
-    const hm = check(headerMutationSchema, f.typed_config, source, filterPath(i));
+    const hm = checkAt(headerMutationSchema, f.typed_config, source, filterPath(i));
     for (const m of hm.mutations.request_mutations) prefixes.push(m.remove_on_match.key_matcher.prefix.toLowerCase());
   });
 
@@ -309,17 +299,6 @@ export function matches(matchers: readonly StringMatcher[], headerName: string):
     if ('suffix' in m) return name.endsWith(fold(m.suffix));
     return name.includes(fold(m.contains));
   });
-}
-
-function check<T extends z.ZodType>(schema: T, value: unknown, source: string, at: string): z.output<T> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const where = [at, ...(issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))]
-    .filter((p) => p !== '')
-    .join('.')
-    .replace(/\.\[/g, '[');
-  throw new ConfigError('envoy_config', `${source}: ${where || '(root)'}: ${issue?.message ?? 'invalid'}`);
 }
 
 function deepFreeze<T>(value: T): T {

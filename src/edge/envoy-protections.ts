@@ -10,7 +10,7 @@
  * or nothing) is refused at start with the field that holds it, as envoy-config.ts does.
  */
 import { z } from 'zod';
-import { ConfigError } from '../shared/errors.js';
+import { checkAt, durationMs } from './envoy-schema.js';
 
 /** The local_ratelimit filter's token bucket: `maxTokens` to start, `tokensPerFill` more every `fillIntervalMs`. */
 export interface LocalRateLimit {
@@ -51,12 +51,6 @@ const DEFAULT_MAX_CONNECTIONS = 1024;
 
 const LOCAL_RATE_LIMIT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 const DOWNSTREAM_CONNECTIONS_MONITOR = 'envoy.resource_monitors.global_downstream_max_connections';
-
-/** A protobuf JSON Duration ("0.250s", "10s") in milliseconds. */
-const durationMs = z
-  .string()
-  .regex(/^\d+(\.\d{1,9})?s$/, 'a duration like "10s"')
-  .transform((s) => Math.round(Number(s.slice(0, -1)) * 1000));
 
 const hcmLimitsSchema = z.object({
   request_headers_timeout: durationMs.optional(),
@@ -121,18 +115,18 @@ export interface HttpFilter {
  * `hcmPath`) and that manager's filters, in `source` (a file name, for errors).
  */
 export function parseProtections(doc: unknown, hcm: Record<string, unknown>, hcmPath: string, filters: readonly HttpFilter[], source: string): EnvoyProtections {
-  const limits = check(hcmLimitsSchema, hcm, source, hcmPath);
+  const limits = checkAt(hcmLimitsSchema, hcm, source, hcmPath);
   const root = (doc ?? {}) as { overload_manager?: unknown; static_resources?: { clusters?: unknown } };
-  const overload = check(overloadSchema, root.overload_manager, source, 'overload_manager');
+  const overload = checkAt(overloadSchema, root.overload_manager, source, 'overload_manager');
   const monitor = overload?.resource_monitors.find((m) => m.name === DOWNSTREAM_CONNECTIONS_MONITOR);
-  const clusters = check(clustersSchema, root.static_resources?.clusters, source, 'static_resources.clusters');
+  const clusters = checkAt(clustersSchema, root.static_resources?.clusters, source, 'static_resources.clusters');
   const authz = clusters.find((c) => c.name === 'authz');
   const defaults = authz?.circuit_breakers?.thresholds.find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT');
 
   const at = filters.findIndex((f) => f.typed_config?.['@type'] === LOCAL_RATE_LIMIT_TYPE);
   let localRateLimit: LocalRateLimit | undefined;
   if (at !== -1) {
-    const l = check(localRateLimitSchema, filters[at]?.typed_config, source, `${hcmPath}.http_filters[${at}].typed_config`);
+    const l = checkAt(localRateLimitSchema, filters[at]?.typed_config, source, `${hcmPath}.http_filters[${at}].typed_config`);
     localRateLimit = {
       statPrefix: l.stat_prefix,
       maxTokens: l.token_bucket.max_tokens,
@@ -151,12 +145,4 @@ export function parseProtections(doc: unknown, hcm: Record<string, unknown>, hcm
     localRateLimit,
     authzMaxConnections: defaults?.max_connections ?? DEFAULT_MAX_CONNECTIONS,
   };
-}
-
-function check<T extends z.ZodType>(schema: T, value: unknown, source: string, at: string): z.output<T> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const where = [at, ...(issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))].join('.').replace(/\.\[/g, '[');
-  throw new ConfigError('envoy_config', `${source}: ${where}: ${issue?.message ?? 'invalid'}`);
 }

@@ -8,7 +8,7 @@
  * and refuses anything else at start.
  */
 import { z } from 'zod';
-import { ConfigError } from '../shared/errors.js';
+import { checkAt } from './envoy-schema.js';
 
 /** What the filter of a mapper is asked about: the answer's status and its response flags. */
 export interface LocalReplyFacts {
@@ -87,14 +87,9 @@ const configSchema = z.object({ mappers: z.array(mapperSchema).default([]) }).st
 /** Reads `local_reply_config` (at `path` in `source`); an absent one rewrites nothing. */
 export function parseLocalReplyConfig(value: unknown, source: string, path: string): LocalReplyConfig {
   if (value === undefined) return new LocalReplyConfig([]);
-  const parsed = configSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = [path, ...(issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))].join('.').replace(/\.\[/g, '[');
-    throw new ConfigError('envoy_config', `${source}: ${where}: ${issue?.message ?? 'invalid'}`);
-  }
+  const parsed = checkAt(configSchema, value, source, path);
   return new LocalReplyConfig(
-    parsed.data.mappers.map((m) => ({
+    parsed.mappers.map((m) => ({
       matches: compile(m.filter),
       rewrite:
         m.body_format_override === undefined

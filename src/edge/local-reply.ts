@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { accessRecord } from './access-log.js';
 import { SERVER_NAME } from './envoy-headers.js';
 import type { LocalReplyConfig } from './local-reply-config.js';
-import { successHeadersOf } from './upstream-proxy.js';
+import { successHeadersOf } from './success-headers.js';
 
 /** One local reply. */
 export interface LocalReply {

@@ -13,29 +13,13 @@ import type { Logger } from '../shared/logger.js';
 import { accessRecord } from './access-log.js';
 import { EXPECTED_TIMEOUT_HEADER, hopByHopHeaders, SERVER_NAME } from './envoy-headers.js';
 import type { LocalReplies } from './local-reply.js';
+import { successHeaders } from './success-headers.js';
 import type { PeerAgent } from './peer-agent.js';
 
 /** The cluster name the access log reports, as Envoy's %UPSTREAM_CLUSTER% does. */
 export const RATING_CLUSTER = 'rating_api';
 
-/** Response headers to add once the upstream answers: authz's allowed_client_headers_on_success. */
-const successHeaders = new WeakMap<IncomingMessage, Readonly<Record<string, string | string[]>>>();
 const timedOut = new WeakSet<IncomingMessage>();
-
-/** Remembers headers authz allowed for the client's response, to add when the upstream answers. */
-export function addOnSuccess(req: IncomingMessage, headers: Readonly<Record<string, string | string[]>>): void {
-  successHeaders.set(req, headers);
-}
-
-/**
- * The headers authz allowed for the client's response, as one value each: Envoy's ext_authz adds
- * them to whatever answers an allowed request, the edge's own answers (a 504, a 408) included.
- */
-export function successHeadersOf(req: IncomingMessage): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(successHeaders.get(req) ?? {})) out[name] = [value].flat().join(', ');
-  return out;
-}
 
 /**
  * A proxy to `target` over the current agent of `peer`. A new http-proxy-middleware instance is
@@ -80,7 +64,7 @@ function build(target: URL, agent: Agent, routeTimeoutMs: number, log: Logger, r
         proxyRes.headers.server = SERVER_NAME;
         if (r.upstreamServiceTimeMs !== undefined) proxyRes.headers['x-envoy-upstream-service-time'] = String(r.upstreamServiceTimeMs);
         // Envoy appends allowed_client_headers_on_success to whatever the upstream sent.
-        for (const [name, value] of Object.entries(successHeaders.get(req) ?? {})) {
+        for (const [name, value] of Object.entries(successHeaders(req))) {
           const existing = proxyRes.headers[name];
           proxyRes.headers[name] = existing === undefined ? value : [...[existing].flat(), ...[value].flat()];
         }

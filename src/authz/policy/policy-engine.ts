@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { REASONS } from '../../shared/errors.js';
 import type { Claims } from '../jwt/claims.js';
-import { statusOf } from '../reasons.js';
+import { DECISION_DETAILS, statusOf } from '../reasons.js';
 
 /** The wasm entrypoint, `package zt.authz` rule `decision`. */
 export const POLICY_ENTRYPOINT = 'zt/authz/decision';
@@ -50,14 +50,6 @@ export const LimitSchema = z.object({
   cost: positive,
 });
 export type Limit = z.infer<typeof LimitSchema>;
-
-/**
- * Why the policy refused a token it was given (`invalid_token`): the tenant requires a token bound
- * to the client certificate, or the token's subject is not the user the certificate names. The
- * service turns each into the challenge's `error_description` (reasons.ts); '' for anything else.
- */
-export const DECISION_DETAILS = ['', 'unbound_token', 'subject_not_client'] as const;
-export type DecisionDetail = (typeof DECISION_DETAILS)[number];
 
 /** The headers an allow must hand the rating API; it trusts them from edges only. */
 export const UPSTREAM_HEADERS = ['x-zt-subject', 'x-zt-tenant', 'x-zt-roles', 'x-zt-client'] as const;
