@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 /**
  * The servers `bench/authz.ts` compares the policy service with: an Express hello-world behind the
  * very same mTLS listener settings (the framework's ceiling), and the real OPA server evaluating the
@@ -49,7 +50,10 @@ export async function startOpa(
   client: Tls,
 ): Promise<{ port: number; child: ChildProcess; close(): Promise<void> }> {
   const port = await freePort();
-  const rego = ['authz.rego', 'access.rego', 'limits.rego', 'regions.rego'].map((f) => join(repoRoot, 'policies', f));
+  // Every policy file, whatever the package grows to; the tests are not the policy.
+  const rego = readdirSync(join(repoRoot, 'policies'))
+    .filter((f) => f.endsWith('.rego') && !f.endsWith('_test.rego'))
+    .map((f) => join(repoRoot, 'policies', f));
   const child = spawn(
     'bash',
     [

@@ -33,6 +33,11 @@ interface User {
   readonly region: string;
   readonly roles: string[];
   readonly token: string;
+  readonly bound: boolean;
+}
+
+function clientIdOf(region: string, sub: string): string {
+  return `spiffe://${TOPOLOGY.trustDomain}/${region}/client/${sub}`;
 }
 
 /** Both forms of the same requests. */
@@ -56,13 +61,16 @@ function regionOf(tenant: number): string {
 
 /**
  * The demo data with 50 enterprise tenants over both regions and a global bucket wide enough that
- * it does not cap the bench: the user and tenant buckets are the ones exercised.
+ * it does not cap the bench: the user and tenant buckets are the ones exercised. Even tenants
+ * require certificate-bound tokens, odd ones the subject rule, so both checks are on the path.
  */
 export async function writeBenchData(repoRoot: string, dir: string): Promise<string> {
   const data = JSON.parse(await readFile(join(repoRoot, 'policies', 'data.json'), 'utf8')) as PolicyData;
   data.limits.global = { capacity: 100_000, refill_per_s: 100_000, cost: 1 };
   data.tenants = {};
-  for (let t = 0; t < TENANTS; t++) data.tenants[tenantName(t)] = { home_region: regionOf(t), tier: 'enterprise' };
+  for (let t = 0; t < TENANTS; t++) {
+    data.tenants[tenantName(t)] = { home_region: regionOf(t), tier: 'enterprise', ...(t % 2 === 0 ? { require_bound_token: true } : { subject_must_match_client: true }) };
+  }
   const path = join(dir, 'bench-data.json');
   await writeFile(path, JSON.stringify(data, null, 2));
   return path;
@@ -76,8 +84,12 @@ export async function buildWorkload(layout: PkiLayout, dataPath: string, count: 
     const region = regionOf(t);
     const sub = `u${String(i).padStart(4, '0')}`;
     const roles = i % 25 === 0 ? ['viewer'] : ['rater'];
-    const token = await mintToken(layout, { sub, tenant: tenantName(t), roles, region, tier: 'enterprise' }, { issuer: ISSUER, audience: AUDIENCE, ttlMs: 3_600_000, maxTtlMs: 3_600_000 });
-    users.push({ sub, tenant: tenantName(t), region, roles, token });
+    // The bench's clients have no certificates of their own: the XFCC Hash an edge would send is a
+    // digest of the SPIFFE ID, and a bound token is bound to that digest.
+    const certSha256 = createHash('sha256').update(clientIdOf(region, sub)).digest();
+    const boundTo = t % 2 === 0 ? { boundTo: certSha256.toString('base64url') } : {};
+    const token = await mintToken(layout, { sub, tenant: tenantName(t), roles, region, tier: 'enterprise' }, { issuer: ISSUER, audience: AUDIENCE, ttlMs: 3_600_000, maxTtlMs: 3_600_000, ...boundTo });
+    users.push({ sub, tenant: tenantName(t), region, roles, token, bound: t % 2 === 0 });
   }
   const rnd = prng(seed);
   const checks: LoadRequest[] = [];
@@ -98,7 +110,7 @@ export async function buildWorkload(layout: PkiLayout, dataPath: string, count: 
     }
     const path = `/v1/tenants/${tenant}/items/item-${Math.floor(rnd() * 500)}/ratings`;
     const edge = edgeOf(TOPOLOGY, edgeRegion).name;
-    const clientId = `spiffe://${TOPOLOGY.trustDomain}/${user.region}/client/${user.sub}`;
+    const clientId = clientIdOf(user.region, user.sub);
     const edgeId = edgeOf(TOPOLOGY, edgeRegion).spiffeId;
     const requestId = `bench-${n}`;
     const xfcc = formatXfccElement({
@@ -117,7 +129,7 @@ export async function buildWorkload(layout: PkiLayout, dataPath: string, count: 
       request: { method: 'POST', path, segments: path.split('/').filter((s) => s !== ''), query: {}, headers: { host: 'ratings.zt.local', 'x-request-id': requestId }, id: requestId },
       edge: { spiffe_id: edgeId, region: edgeRegion },
       source: { spiffe_id: clientId, region: user.region, kind: 'client', name: user.sub },
-      token: { claims: ClaimsSchema.parse(decodeJwt(user.token)) },
+      token: { claims: ClaimsSchema.parse(decodeJwt(user.token)), bound: user.bound },
       now_ms: Date.now(),
     };
     const body = JSON.stringify({ input });

@@ -29,6 +29,7 @@ import { initPki } from '../src/pki/authority.js';
 import { PkiLayout } from '../src/shared/pki/pki-layout.js';
 import { readWorkloadMaterial } from '../src/shared/pki/workload-material.js';
 import { mintToken } from '../src/pki/token.js';
+import { x5tS256 } from '../src/shared/pki/cert-thumbprint.js';
 import { loadTopology } from '../src/shared/topology.js';
 import { StackChild } from '../src/stack/child.js';
 import { findEnvoy } from '../src/stack/envoy-bin.js';
@@ -245,7 +246,9 @@ const program = new Command('bench:stack')
       };
       const [aliceCert, aliceKey, ca] = await read('client-alice');
       const [edgeCert, edgeKey] = await read('edge-us-east');
-      const token = await mintToken(layout, { sub: 'alice', tenant: 'acme', roles: ['rater'], region: 'us-east', tier: 'enterprise' }, { issuer: 'https://idp.zt.local', audience: 'rating-api', ttlMs: 3600_000, maxTtlMs: spec.jwt.maxTokenTtlMs });
+      // acme requires tokens bound to the presenting certificate: alice's, as the bench presents it.
+      const boundTo = x5tS256((await readWorkloadMaterial(layout, 'client-alice')).leaf);
+      const token = await mintToken(layout, { sub: 'alice', tenant: 'acme', roles: ['rater'], region: 'us-east', tier: 'enterprise' }, { issuer: 'https://idp.zt.local', audience: 'rating-api', ttlMs: 3600_000, maxTtlMs: spec.jwt.maxTokenTtlMs, boundTo });
       const agent = (cert: string | undefined, key: string | undefined): Agent => {
         const a = new Agent({ keepAlive: true, maxSockets: opts.concurrency, cert, key, ca });
         agents.push(a);

@@ -16,6 +16,8 @@ decision := {
 	"reason": reason,
 	"limits": limits,
 	"upstream_headers": upstream_headers,
+	"detail": detail,
+	"tier": charged_tier,
 }
 
 allow := reason == "allowed"
@@ -27,6 +29,8 @@ reason := "no_client_cert" if {
 	not has_client_cert
 } else := "missing_token" if {
 	not has_token
+} else := "invalid_token" if {
+	is_string(binding_detail)
 } else := "cross_region" if {
 	count(uncovered_regions) > 0
 } else := "tenant_mismatch" if {
@@ -50,6 +54,7 @@ has_token if is_object(input.token.claims)
 status_of := {
 	"allowed": 200,
 	"missing_token": 401,
+	"invalid_token": 401,
 	"no_client_cert": 403,
 	"cross_region": 403,
 	"tenant_mismatch": 403,
@@ -62,6 +67,7 @@ status_of := {
 grant := {
 	"limits": charged_limits,
 	"upstream_headers": forwarded_headers,
+	"tier": tier,
 }
 
 default limits := []
@@ -71,6 +77,16 @@ limits := grant.limits if allow
 default upstream_headers := {}
 
 upstream_headers := grant.upstream_headers if allow
+
+# The tenant tier an allow charged, for the decision log; a deny charged none.
+default charged_tier := ""
+
+charged_tier := grant.tier if allow
+
+# Why an invalid_token deny refused the token (binding.rego); "" for every other answer.
+default detail := ""
+
+detail := binding_detail if reason == "invalid_token"
 
 # The rating API trusts these headers from edges only; the edge strips any a client sent.
 forwarded_headers := {

@@ -55,8 +55,15 @@ alice_calls(method, path) := object.union(alice, {"request": request(method, pat
 # alice's input with some claims replaced.
 alice_with_claims(changes) := object.union(alice, {"token": {"claims": changes}})
 
+# Every fixture's token is bound to the certificate that presents it (the service checked its cnf)
+# unless a test says otherwise with its own "bound"; binding_test.rego is about that flag.
+bound_by_default(req_in) := object.union(req_in, {"token": {"bound": true}}) if {
+	is_object(req_in.token)
+	not "bound" in object.keys(req_in.token)
+} else := req_in
+
 decide(req_in) := decision if {
-	decision := authz.decision with input as req_in
+	decision := authz.decision with input as bound_by_default(req_in)
 }
 
 denied(req_in, status, reason) if {
@@ -91,6 +98,8 @@ test_alice_rating_a_tenant_item_gets_the_full_allow_decision if {
 			"x-zt-roles": "rater",
 			"x-zt-client": "spiffe://zt.local/us-east/client/alice",
 		},
+		"detail": "",
+		"tier": "free",
 	}
 }
 
@@ -138,12 +147,12 @@ test_paths_outside_the_tenant_api_are_forbidden_by_default if {
 }
 
 test_an_empty_input_is_denied_with_every_field_present if {
-	decide({}) == {"allow": false, "status": 403, "reason": "no_client_cert", "limits": [], "upstream_headers": {}}
+	decide({}) == {"allow": false, "status": 403, "reason": "no_client_cert", "limits": [], "upstream_headers": {}, "detail": "", "tier": ""}
 }
 
 test_broken_tier_data_is_a_policy_error_not_an_unlimited_allow if {
 	d := decide(alice) with data.tiers.free as {"per_minute": "sixty"}
-	d == {"allow": false, "status": 403, "reason": "policy_error", "limits": [], "upstream_headers": {}}
+	d == {"allow": false, "status": 403, "reason": "policy_error", "limits": [], "upstream_headers": {}, "detail": "", "tier": ""}
 }
 
 test_missing_user_bucket_data_is_a_policy_error if {

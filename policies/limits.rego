@@ -23,10 +23,10 @@ tenant_limit := {
 	per_minute := data.tiers[tier].per_minute
 }
 
-# The token's tier wins when it names a tier we know; otherwise the tenant's tier from data.
-tier := input.token.claims.tier if {
-	data.tiers[input.token.claims.tier]
-} else := data.tenants[path_tenant].tier
+# The tenant's tier in data decides the tenant bucket; a token's `tier` claim is ignored. The bucket
+# is the whole tenant's, shared by all its users, so no one user's token may resize it: the tier is
+# the tenant's contract, kept by whoever runs the stack, not a claim an identity provider hands out.
+tier := data.tenants[path_tenant].tier
 
 user_limits := [user_limit] if action == "write"
 

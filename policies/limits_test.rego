@@ -26,20 +26,28 @@ tenant_bucket(req_in) := limit if {
 }
 
 test_each_tier_sets_the_tenant_bucket if {
-	tenant_bucket(alice_with_claims({"tier": "free"})) == {"name": "tenant", "key": "tenant:acme", "capacity": 60, "refill_per_s": 1, "cost": 1}
-	tenant_bucket(alice_with_claims({"tier": "starter"})) == {"name": "tenant", "key": "tenant:acme", "capacity": 600, "refill_per_s": 10, "cost": 1}
-	tenant_bucket(alice_with_claims({"tier": "enterprise"})) == {"name": "tenant", "key": "tenant:acme", "capacity": 6000, "refill_per_s": 100, "cost": 1}
+	tenant_bucket(alice) == {"name": "tenant", "key": "tenant:acme", "capacity": 60, "refill_per_s": 1, "cost": 1} with data.tenants.acme.tier as "free"
+	tenant_bucket(alice) == {"name": "tenant", "key": "tenant:acme", "capacity": 600, "refill_per_s": 10, "cost": 1} with data.tenants.acme.tier as "starter"
+	tenant_bucket(alice) == {"name": "tenant", "key": "tenant:acme", "capacity": 6000, "refill_per_s": 100, "cost": 1} with data.tenants.acme.tier as "enterprise"
 }
 
-test_an_unknown_tier_claim_falls_back_to_the_tenants_tier if {
-	tenant_bucket(alice_with_claims({"tier": "platinum"})).capacity == 60
-	tenant_bucket(alice_with_claims({"tier": 3})).capacity == 60
+# The tenant's tier in data wins: a token's tier claim, known tier or not, never resizes the bucket.
+test_a_tier_claim_never_changes_the_tenant_bucket if {
+	every claim in ["free", "starter", "enterprise", "platinum", 3] {
+		tenant_bucket(alice_with_claims({"tier": claim})).capacity == 60
+		tenant_bucket(alice_with_claims({"tier": claim})).capacity == 6000 with data.tenants.acme.tier as "enterprise"
+	}
 }
 
-test_a_missing_tier_claim_falls_back_to_the_tenants_tier if {
+test_a_missing_tier_claim_changes_nothing if {
 	no_tier := object.remove(alice.token.claims, {"tier"})
 	tenant_bucket(replaced(alice, "token", {"claims": no_tier})).capacity == 60
 	tenant_bucket(replaced(alice, "token", {"claims": no_tier})).capacity == 6000 with data.tenants.acme.tier as "enterprise"
+}
+
+test_an_allow_names_the_tier_it_charged if {
+	decide(alice_with_claims({"tier": "enterprise"})).tier == "free"
+	decide(alice).tier == "starter" with data.tenants.acme.tier as "starter"
 }
 
 test_bucket_numbers_come_from_data if {
@@ -59,6 +67,7 @@ test_bucket_numbers_come_from_data if {
 test_a_platform_admin_is_charged_the_tenant_of_the_path if {
 	d := decide(eu_admin("POST", "/v1/tenants/globex/items/i1/ratings"))
 	d.limits[1].key == "tenant:globex"
-	d.limits[1].capacity == 6000
+	# globex's own tier (starter), not the admin token's (enterprise).
+	d.limits[1].capacity == 600
 	d.limits[2].key == "user:globex:ops"
 }

@@ -1,13 +1,14 @@
 /**
  * Writes the README's settings table between the `<!-- settings:begin -->` and `<!-- settings:end -->`
  * markers, from the rows every process reads (each process's `*_SETTINGS`). A meaning's `{<workload>.listen}`
- * or `{<workload>.admin}` becomes that port in pki/workloads.yaml, the topology the defaults come
+ * or `{<workload>.admin}` becomes that port in pki/workloads.yaml (and `{jwt.max_token_ttl}` its token TTL), the topology the defaults come
  * from. `--check` fails when the README is out of date (CI runs it), so the table can never drift
  * from the code.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
+import ms from 'ms';
 import { AUTHZ_SETTINGS } from '../src/authz/config.js';
 import { PKI_SETTINGS } from '../src/cli/run.js';
 import { EDGE_SETTINGS } from '../src/edge/config.js';
@@ -43,9 +44,11 @@ const program = new Command('docs-settings')
       return;
     }
     const topology = loadTopology(resolve(opts.topology));
-    const table = settingsMarkdown(PROCESSES).replace(/\{([a-z0-9-]+)\.(listen|admin)\}/g, (_m, workload: string, which: 'listen' | 'admin') =>
-      String(portsOf(workloadNamed(topology, workload), topology.file)[which]),
-    );
+    const table = settingsMarkdown(PROCESSES)
+      .replace(/\{([a-z0-9-]+)\.(listen|admin)\}/g, (_m, workload: string, which: 'listen' | 'admin') =>
+        String(portsOf(workloadNamed(topology, workload), topology.file)[which]),
+      )
+      .replace('{jwt.max_token_ttl}', ms(topology.jwt.maxTokenTtlMs, { long: false }));
     const next = `${text.slice(0, start + BEGIN.length)}\n${table}\n${text.slice(end)}`;
     if (next === text) {
       process.stdout.write(`docs-settings: ${file} is up to date\n`);

@@ -17,8 +17,9 @@ import type { AuthzMetrics } from './metrics.js';
 import type { Limit, PolicyDecision, PolicyEngine } from './policy/policy-engine.js';
 import { policyInput } from './policy-input.js';
 import { remainingByBucket, setRateLimitHeaders } from './rate-limit-headers.js';
-import { challengeOf, Denial, statusOf, type AuthzReason, type DenyReason } from './reasons.js';
+import { challengeOf, Denial, detailDescription, statusOf, type AuthzReason, type DenyReason } from './reasons.js';
 import { edgeOfCheck } from './stream-recheck.js';
+import { tokenBinding } from './token-binding.js';
 
 /** What a check handler needs; assembled by `buildApp`. */
 export interface CheckHandlerDeps {
@@ -42,6 +43,8 @@ interface CheckContext {
   edge: SpiffeId | undefined;
   source: SpiffeId | undefined;
   claims: Claims | undefined;
+  /** The tenant tier the policy charged (an allow's), for the decision line. */
+  tier: string | undefined;
   path: string;
   buckets: Record<string, number>;
 }
@@ -77,23 +80,31 @@ export class CheckHandler {
     if (target === undefined) return this.#deny(res, ctx, 'not_found');
     ctx.path = target.path;
 
-    const source = clientFromXfcc(req.headers['x-forwarded-client-cert'], this.deps.trustDomain);
-    if (source === undefined) return this.#deny(res, ctx, 'no_client_cert');
+    const client = clientFromXfcc(req.headers['x-forwarded-client-cert'], this.deps.trustDomain);
+    if (client === undefined) return this.#deny(res, ctx, 'no_client_cert');
+    const source = client.id;
     ctx.source = source;
 
     // Authorization, or a WebSocket handshake's bearer.<token> subprotocol; never the query string.
     const bearer = bearerToken(req.headers);
     if (bearer.kind === 'invalid') throw new Denial('invalid_token', { cause: new Error(bearer.why) });
-    if (bearer.kind === 'token') ctx.claims = await this.deps.verifier.verify(bearer.token);
+    let bound = false;
+    if (bearer.kind === 'token') {
+      ctx.claims = await this.deps.verifier.verify(bearer.token);
+      const binding = tokenBinding(ctx.claims, client.certSha256);
+      if ('problem' in binding) throw new Denial('invalid_token', { description: binding.problem });
+      bound = binding.bound;
+    }
 
-    const input = policyInput({ method: req.method, target, headers: req.headers, requestId: ctx.requestId, edge, source, claims: ctx.claims, nowMs: this.deps.clock.nowMs() });
+    const input = policyInput({ method: req.method, target, headers: req.headers, requestId: ctx.requestId, edge, source, claims: ctx.claims, bound, nowMs: this.deps.clock.nowMs() });
     const decision = this.deps.policy.evaluate(input);
     if (!decision.allow) {
       const reason = denyReasonOf(decision);
       // These two are failures rather than verdicts: the error exit logs them.
       if (reason === 'policy_error' || reason === 'unavailable') throw new Denial(reason);
-      return this.#deny(res, ctx, reason);
+      return this.#deny(res, ctx, reason, {}, detailDescription(decision.detail));
     }
+    ctx.tier = decision.tier;
 
     // A bucket store rejects with a Denial only (policy_error for unusable specs, or unavailable).
     const charged = await this.deps.buckets.charge(decision.limits.map(bucketSpec));
@@ -125,7 +136,7 @@ export class CheckHandler {
       res.destroy();
       return;
     }
-    this.#deny(res, ctx, reason);
+    this.#deny(res, ctx, reason, {}, err instanceof Denial ? err.description : undefined);
   };
 
   /** The check's state, made on first use: the request id is fixed here, once. */
@@ -138,6 +149,7 @@ export class CheckHandler {
         edge: undefined,
         source: undefined,
         claims: undefined,
+        tier: undefined,
         path: withoutQuery(req.url),
         buckets: EMPTY_BUCKETS,
       };
@@ -156,11 +168,12 @@ export class CheckHandler {
   }
 
   /**
-   * The exit of every deny: the reason's status, its challenge if it is a 401, `headers` (rate
-   * limits), the `{error, request_id}` body, one decision line and one count.
+   * The exit of every deny: the reason's status, its challenge if it is a 401 (with `description`
+   * as its `error_description`), `headers` (rate limits), the `{error, request_id}` body, one
+   * decision line and one count.
    */
-  #deny(res: Response, ctx: CheckContext, reason: DenyReason, headers: Record<string, string> = {}): void {
-    const challenge = challengeOf(reason, this.deps.realm);
+  #deny(res: Response, ctx: CheckContext, reason: DenyReason, headers: Record<string, string> = {}, description?: string): void {
+    const challenge = challengeOf(reason, this.deps.realm, description);
     if (challenge !== undefined) headers['www-authenticate'] = challenge;
     const status = statusOf(reason);
     sendError(res, status, reason, ctx.requestId, headers);
@@ -178,7 +191,8 @@ export class CheckHandler {
       request_id: ctx.requestId,
       subject: claims?.sub ?? null,
       tenant: claims?.tenant ?? null,
-      tier: claims?.tier ?? null,
+      // The tier the limits came from (the tenant's, in data.json), not the token's claim.
+      tier: ctx.tier ?? null,
       client_spiffe_id: ctx.source?.uri ?? null,
       edge_region: ctx.edge?.region ?? null,
       method: res.req.method,

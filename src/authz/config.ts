@@ -12,7 +12,7 @@ import {
   TRUST_DOMAIN,
   WORKLOAD,
 } from '../shared/settings/common-settings.js';
-import { listenAddress, oneOf, path, url, wholeNumber, type ListenAddress, type LogLevel } from '../shared/settings/schemas.js';
+import { duration, listenAddress, oneOf, path, url, wholeNumber, type ListenAddress, type LogLevel } from '../shared/settings/schemas.js';
 import { readSettings, setting } from '../shared/settings/setting.js';
 import { REDIS_SERVER_WORKLOAD } from '../shared/pki/pki-layout.js';
 import type { RedisServer } from '../shared/redis-client.js';
@@ -81,6 +81,12 @@ const JWT_CLOCK_TOLERANCE_S = setting('JWT_CLOCK_TOLERANCE_S', {
   schema: wholeNumber(0, 300),
 });
 
+const JWT_MAX_TTL = setting('JWT_MAX_TTL', {
+  meaning:
+    'The longest token lifetime accepted, both `exp - iat` and `exp - now` (e.g. `15m`, `1h`); default `jwt.max_token_ttl` of ZT_PKI_CONFIG ({jwt.max_token_ttl}), the longest token the issuer mints and the time a retired signing key stays published.',
+  schema: duration(1000).optional(),
+});
+
 const JWT_CACHE_SIZE = setting('JWT_CACHE_SIZE', {
   default: '10000',
   meaning: 'Verified-token cache entries (0 disables the cache).',
@@ -115,6 +121,7 @@ export const AUTHZ_SETTINGS = Object.freeze({
   audience: JWT_AUDIENCE,
   algorithms: JWT_ALGORITHMS,
   clockToleranceS: JWT_CLOCK_TOLERANCE_S,
+  maxTtl: JWT_MAX_TTL,
   cacheSize: JWT_CACHE_SIZE,
   jwksFile: JWKS_FILE,
   jwksUrl: JWKS_URL,
@@ -130,6 +137,8 @@ export interface JwtConfig {
   /** The JWS algorithms accepted; never `none` or HS*. */
   readonly algorithms: readonly string[];
   readonly clockToleranceS: number;
+  /** The longest lifetime a token may claim (`exp - iat`) or have left (`exp - now`), in seconds. */
+  readonly maxTtlS: number;
   /** Verified-token cache entries; 0 disables the cache. */
   readonly cacheSize: number;
 }
@@ -180,7 +189,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AuthzConfig {
     redis: s.redisUrl === undefined ? undefined : Object.freeze({ url: s.redisUrl, spiffeId: namedAsPkiConfig(() => workloadNamed(topology, REDIS_SERVER_WORKLOAD).spiffeId) }),
     failureMode: s.failureMode,
     redisTimeoutMs: s.redisTimeoutMs,
-    jwt: Object.freeze({ issuer: s.issuer, audience: s.audience, algorithms: s.algorithms, clockToleranceS: s.clockToleranceS, cacheSize: s.cacheSize }),
+    jwt: Object.freeze({
+      issuer: s.issuer,
+      audience: s.audience,
+      algorithms: s.algorithms,
+      clockToleranceS: s.clockToleranceS,
+      // The issuer's own limit, unless narrowed: a token it mints never outlives its key.
+      maxTtlS: Math.floor((s.maxTtl ?? topology.jwt.maxTokenTtlMs) / 1000),
+      cacheSize: s.cacheSize,
+    }),
     jwksFile: s.jwksFile,
     jwksUrl: s.jwksUrl,
     policyWasm: s.policyWasm,

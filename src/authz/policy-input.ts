@@ -19,6 +19,8 @@ export interface CheckFacts {
   readonly source: SpiffeId;
   /** The verified token's claims; undefined when no token came. */
   readonly claims: Claims | undefined;
+  /** Whether the token is bound to the presenting certificate (token-binding.ts). */
+  readonly bound: boolean;
   readonly nowMs: number;
 }
 
@@ -40,7 +42,7 @@ export function policyInput(facts: CheckFacts): PolicyInput {
     },
     edge: { spiffe_id: edge.uri, region: edge.region },
     source: { spiffe_id: source.uri, region: source.region, kind: source.kind, name: source.name },
-    token: claims === undefined ? null : { claims },
+    token: claims === undefined ? null : { claims, bound: facts.bound },
     now_ms: facts.nowMs,
   };
 }

@@ -1,6 +1,9 @@
 import { Command } from 'commander';
 import { mintToken } from '../pki/token.js';
+import { x5tS256 } from '../shared/pki/cert-thumbprint.js';
+import { readWorkloadMaterial } from '../shared/pki/workload-material.js';
 import { parseDuration } from '../shared/settings/schemas.js';
+import { workloadNamed } from '../shared/topology.js';
 import { durationOption, pkiContext, withPkiOptions, type PkiOptions } from './run.js';
 
 interface TokenOptions extends PkiOptions {
@@ -10,6 +13,7 @@ interface TokenOptions extends PkiOptions {
   region: string;
   tier: string;
   ttl: string;
+  bind?: string;
 }
 
 /** `token`: mints a dev JWT signed by the current key in $ZT_PKI_DIR/jwt. Defaults are alice's. */
@@ -21,9 +25,20 @@ export function tokenProgram(): Command {
     .option('--roles <roles>', 'comma-separated roles (viewer, rater, moderator, platform_admin)', 'rater')
     .option('--region <region>', 'region claim', 'us-east')
     .option('--tier <tier>', 'tier claim (free, starter, enterprise)', 'free')
-    .option('--ttl <duration>', 'lifetime, at most jwt.max_token_ttl', '15m');
+    .option('--ttl <duration>', 'lifetime, at most jwt.max_token_ttl', '15m')
+    .option(
+      '--bind <workload>',
+      "bind the token to this workload's current client certificate (cnf x5t#S256, RFC 8705), e.g. client-alice; tenants that require bound tokens (acme) refuse unbound ones. Re-mint after the certificate rotates.",
+    )
+    .addHelpText('after', '\nExample: the demo user alice, bound to her certificate:\n  npm run token -- --bind client-alice\n');
   withPkiOptions(program).action(async (opts: TokenOptions) => {
     const { layout, spec, settings } = pkiContext(opts);
+    let boundTo: string | undefined;
+    if (opts.bind !== undefined) {
+      workloadNamed(spec, opts.bind);
+      // `current` as it is now: after a rotation the new certificate needs a new token.
+      boundTo = x5tS256((await readWorkloadMaterial(layout, opts.bind)).leaf);
+    }
     const token = await mintToken(
       layout,
       {
@@ -38,6 +53,7 @@ export function tokenProgram(): Command {
         audience: settings.audience,
         ttlMs: durationOption('--ttl', opts.ttl, parseDuration),
         maxTtlMs: spec.jwt.maxTokenTtlMs,
+        ...(boundTo === undefined ? {} : { boundTo }),
       },
     );
     process.stdout.write(`${token}\n`);

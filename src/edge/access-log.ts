@@ -120,6 +120,45 @@ export function logAccess(log: Logger, selfSpiffeId: string, req: IncomingMessag
   });
 }
 
+/** What {@link logRawReply} needs of a reply. */
+interface RawReplyFacts {
+  readonly status: number;
+  readonly flags?: readonly string[];
+  readonly details: string;
+}
+
+/**
+ * The access line of an answer the HTTP parser made before there was a request (a head too large,
+ * too slow or malformed): as Envoy logs its codec's refusals, with no method, path or request id.
+ */
+export function logRawReply(log: Logger, selfSpiffeId: string, socket: TLSSocket, clientSpiffeId: string | undefined, reply: RawReplyFacts, bytesSent: number): void {
+  log.info(
+    {
+      start_time: new Date().toISOString(),
+      request_id: null,
+      method: null,
+      path: null,
+      authority: null,
+      protocol: 'HTTP/1.1',
+      status: reply.status,
+      response_flags: reply.flags !== undefined && reply.flags.length > 0 ? reply.flags.join(',') : '-',
+      response_code_details: reply.details,
+      duration_ms: 0,
+      upstream_service_time_ms: null,
+      upstream_cluster: null,
+      upstream_host: null,
+      bytes_received: 0,
+      bytes_sent: bytesSent,
+      downstream_peer_uri_san: clientSpiffeId ?? null,
+      downstream_local_uri_san: selfSpiffeId,
+      downstream_remote_address: socket.remoteAddress ?? null,
+      tls_version: typeof socket.getProtocol === 'function' ? socket.getProtocol() : null,
+      user_agent: null,
+    },
+    'access',
+  );
+}
+
 function byteLength(chunk: unknown): number {
   if (typeof chunk === 'string') return Buffer.byteLength(chunk);
   if (chunk instanceof Uint8Array) return chunk.length;

@@ -4,14 +4,18 @@
  * through Envoy itself). Per request, in Envoy's order:
  *   1. mTLS: a client certificate from the internal CA carrying a client SPIFFE ID (the listener's
  *      SAN matcher), else no connection;
- *   2. headers with underscores rejected (the codec), then path hygiene (escaped slashes rejected,
- *      dot segments and doubled slashes normalised);
+ *   2. the codec's limits and timeouts (downstream-guard.ts: head size and count, slow heads,
+ *      idle streams and connections, the connection cap) and headers with underscores rejected,
+ *      then path hygiene (escaped slashes and fragments rejected, dot segments and doubled
+ *      slashes normalised);
  *   3. client-supplied x-zt-*, XFCC and Envoy's steering x-envoy-* removed; XFCC set
  *      (SANITIZE_SET); x-request-id minted;
- *   4. the route chosen: a path no route matches is a 404 and authz is never asked;
+ *   4. the local_ratelimit backstop (429 when its bucket is empty), then the route chosen: a path
+ *      no route matches is a 404 and authz is never asked;
  *   5. ext_authz over mTLS, failing closed; a denial is passed through as authz wrote it;
  *   6. the allowed request proxied to the rating API over mTLS, its body streamed untouched.
- * `buildApp` never listens; main (or a test) does.
+ * Every answer the edge writes itself takes its body from envoy.yaml's local_reply_config
+ * (local-reply.ts). `buildApp` never listens; main (or a test) does.
  */
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
@@ -31,12 +35,15 @@ import { AuthzClient } from './authz-check.js';
 import type { EdgeConfig } from './config.js';
 import type { EdgeDeps } from './create-deps.js';
 import { sanitizeExternalRequest, SERVER_NAME } from './envoy-headers.js';
-import { codecErrorReply, emptyReply, jsonReply } from './local-reply.js';
+import { codecRefusal, downstreamServerOptions, guardDownstream, watchStreamIdle } from './downstream-guard.js';
+import { LocalReplies } from './local-reply.js';
+import { LocalRateLimiter } from './local-rate-limit.js';
 import { normalizePath } from './normalize-path.js';
 import { PeerAgent } from './peer-agent.js';
 import type { EdgeStats } from './stats.js';
+import { addOnSuccess } from './success-headers.js';
 import { upgradeProxy } from './upgrade-proxy.js';
-import { addOnSuccess, RATING_CLUSTER, upstreamProxy } from './upstream-proxy.js';
+import { RATING_CLUSTER, upstreamProxy } from './upstream-proxy.js';
 
 /** The Envoy cluster envoy.yaml's ext_authz filter calls, for its stat names. */
 const AUTHZ_CLUSTER = 'authz';
@@ -50,14 +57,21 @@ const XFCC = 'x-forwarded-client-cert';
  */
 export function buildApp(config: EdgeConfig, deps: EdgeDeps): BuiltApp {
   const { logger: log, tls, stats } = deps;
-  const authzAgent = new PeerAgent(tls, config.authzSpiffeId, sniFor(config.authzUrl), verifyCounter(stats, AUTHZ_CLUSTER));
+  const { protections } = config.envoy;
+  const replies = new LocalReplies(config.envoy.localReplies);
+  const authzAgent = new PeerAgent(tls, config.authzSpiffeId, sniFor(config.authzUrl), verifyCounter(stats, AUTHZ_CLUSTER), protections.authzMaxConnections);
   const ratingAgent = new PeerAgent(tls, config.ratingSpiffeId, sniFor(config.ratingUrl), verifyCounter(stats, RATING_CLUSTER));
   const refused = (reason: string, socket: TLSSocket): void => {
     const peer = peerIdentity(socket, config.trustDomain);
     log.warn({ reason, peer_uri_sans: peer?.uris ?? [], remote: socket.remoteAddress }, 'refused a peer that is not a client of the trust domain');
   };
-  const app = edgeApp(config, deps, authzAgent, ratingAgent);
-  const server = createMtlsServer(tls, app, { trustDomain: config.trustDomain, onRefused: refused });
+  const app = edgeApp(config, deps, replies, authzAgent, ratingAgent);
+  const server = createMtlsServer(tls, app, {
+    trustDomain: config.trustDomain,
+    onRefused: refused,
+    http: downstreamServerOptions(protections),
+  });
+  guardDownstream(server, protections, { replies, log, selfSpiffeId: config.spiffeId, trustDomain: config.trustDomain });
   // WebSocket handshakes take the same pipeline as any request (upgrade-proxy.ts at its end).
   serveUpgrades(server, app);
   // Envoy names a listener's stats after its address, which is known once it listens.
@@ -109,12 +123,13 @@ export function buildApp(config: EdgeConfig, deps: EdgeDeps): BuiltApp {
 }
 
 /** The request pipeline behind the mTLS listener, in Envoy's order (see the top of this file). */
-function edgeApp(config: EdgeConfig, deps: EdgeDeps, authzAgent: PeerAgent, ratingAgent: PeerAgent): Express {
+function edgeApp(config: EdgeConfig, deps: EdgeDeps, replies: LocalReplies, authzAgent: PeerAgent, ratingAgent: PeerAgent): Express {
   const log = deps.logger;
   const { envoy } = config;
   const authz = new AuthzClient(config.authzUrl, envoy.authz, () => authzAgent.agent);
-  const proxy = upstreamProxy(config.ratingUrl, ratingAgent, config.routeTimeoutMs, log);
-  const proxyUpgrade = upgradeProxy(config.ratingUrl, ratingAgent, config.routeTimeoutMs, log);
+  const proxy = upstreamProxy(config.ratingUrl, ratingAgent, config.routeTimeoutMs, log, replies);
+  const proxyUpgrade = upgradeProxy(config.ratingUrl, ratingAgent, config.routeTimeoutMs, log, replies);
+  const backstop = envoy.protections.localRateLimit === undefined ? undefined : new LocalRateLimiter(envoy.protections.localRateLimit, deps.stats);
 
   const app = express();
   app.disable('x-powered-by');
@@ -130,32 +145,43 @@ function edgeApp(config: EdgeConfig, deps: EdgeDeps, authzAgent: PeerAgent, rati
       return;
     }
     record.clientSpiffeId = client.spiffeId.uri;
-    if (Object.keys(req.headers).some((name) => name.includes('_'))) {
-      codecErrorReply(res, 'http1.unexpected_underscore');
+    // The HTTP/1 codec's refusals, before Envoy has a request: no request id, the connection closed.
+    const overLimit = codecRefusal(req, envoy.protections);
+    const underscore = Object.keys(req.headers).some((name) => name.includes('_'));
+    if (overLimit !== undefined || underscore) {
+      record.codecError = true;
+      replies.send(res, overLimit ?? { status: 400, details: 'http1.unexpected_underscore', flags: ['DPE'], close: true, defaultBody: 'Bad Request' });
       return;
     }
     const path = normalizePath(req.url);
     if (!path.ok) {
-      // Envoy reports an escaped slash and an unusable path alike, before it mints a request id.
-      emptyReply(res, 400, 'path_normalization_failed', { close: true });
+      // Envoy reports an escaped slash, a fragment and an unusable path alike, before it mints a request id.
+      replies.send(res, { status: 400, details: 'path_normalization_failed', close: true });
       return;
     }
     req.url = path.pathAndQuery;
     record.requestId = randomUUID();
     sanitize(req, client);
+    watchStreamIdle(req, res, envoy.protections.streamIdleTimeoutMs, replies);
 
-    // The route is chosen before any filter runs; Envoy's ext_authz does not ask about a request
-    // that has nowhere to go, so a path no route matches is the router's 404 `NR` at once.
+    // The backstop runs as the first filter after the connection manager's own work.
+    const limited = backstop?.admit();
+    if (limited !== undefined) {
+      replies.send(res, limited);
+      return;
+    }
+
+    // Envoy's ext_authz does not ask about a request that has nowhere to go, so a path no route
+    // matches is the router's 404 `NR` at once.
     const route = envoy.routes.find((r) => req.url.startsWith(r.prefix));
     if (route === undefined) {
-      record.flags.push('NR');
-      emptyReply(res, 404, 'route_not_found', { close: false });
+      replies.send(res, { status: 404, details: 'route_not_found', flags: ['NR'] });
       return;
     }
     record.upstreamCluster = route.cluster;
     // Envoy refuses an upgrade the route does not accept before any filter runs.
     if (upgradeOf(req) !== undefined && !route.upgrades.includes(String(req.headers.upgrade).toLowerCase())) {
-      emptyReply(res, 403, 'upgrade_failed', { close: true });
+      replies.send(res, { status: 403, details: 'upgrade_failed', close: true });
       return;
     }
 
@@ -185,13 +211,14 @@ function edgeApp(config: EdgeConfig, deps: EdgeDeps, authzAgent: PeerAgent, rati
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = err instanceof AppError ? err : new AppError('internal_error', 500, 'internal error', { cause: err });
-    const requestId = accessRecord(req).requestId;
-    log.warn({ request_id: requestId, code: e.code, details: e.details, err: causeMessage(e) }, 'local reply');
+    const record = accessRecord(req);
+    log.warn({ request_id: record.requestId, code: e.code, details: e.details, err: causeMessage(e) }, 'local reply');
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    jsonReply(res, e.status, e.code, requestId, e.headers);
+    // The flags and details (UAEX, ext_authz_error) were noted where the failure was seen.
+    replies.send(res, { status: e.status, details: record.details ?? 'internal_error', headers: e.headers });
   });
 
   /**
@@ -212,6 +239,7 @@ function edgeApp(config: EdgeConfig, deps: EdgeDeps, authzAgent: PeerAgent, rati
       hash: client.hash,
       subject: envoy.xfcc.subject ? client.subject : '',
       uri: envoy.xfcc.uri ? client.uris : [],
+      ...(envoy.xfcc.cert ? { cert: client.pem } : {}),
     });
     req.headers['x-request-id'] = accessRecord(req).requestId;
     req.headers['x-forwarded-proto'] = 'https';

@@ -98,9 +98,15 @@ export class AuthzClient {
         agent: this.agent(),
       });
       const deadline = setTimeout(() => {
-        const err = new Error(`authz did not answer within ${settings.timeoutMs} ms`);
-        finish({ kind: 'error', reason: 'timeout', error: err });
-        req.destroy(err);
+        // Envoy's dispatcher runs the I/O that is ready before the timers that are due; Node runs
+        // due timers first. So the deadline is called only after one more look at the sockets: an
+        // answer authz sent in time, which a busy event loop had not read yet, wins as in Envoy.
+        setImmediate(() => {
+          if (settled) return;
+          const err = new Error(`authz did not answer within ${settings.timeoutMs} ms`);
+          finish({ kind: 'error', reason: 'timeout', error: err });
+          req.destroy(err);
+        });
       }, settings.timeoutMs);
       req.on('error', (error) => finish({ kind: 'error', reason: 'connect', error }));
       req.on('response', (res) => {

@@ -10,6 +10,9 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../shared/errors.js';
+import { parseProtections, type EnvoyProtections } from './envoy-protections.js';
+import { checkAt, durationMs } from './envoy-schema.js';
+import { parseLocalReplyConfig, type LocalReplyConfig } from './local-reply-config.js';
 
 /** One entry of an Envoy `ListStringMatcher`, as the dev edge supports it. */
 export type StringMatcher = Readonly<
@@ -48,9 +51,15 @@ export interface EnvoyEdgeConfig {
     readonly mode: 'SANITIZE_SET';
     readonly subject: boolean;
     readonly uri: boolean;
+    /** The client certificate itself, URL-encoded PEM (`Cert=`). */
+    readonly cert: boolean;
     /** Envoy always adds `Hash=` (and `By=`) to the element it sets; there is no switch for it. */
     readonly hash: true;
   };
+  /** Timeouts, limits, the connection cap, the local rate limit and the authz connection bound (envoy-protections.ts). */
+  readonly protections: EnvoyProtections;
+  /** The bodies of the answers the edge writes itself (local-reply-config.ts). */
+  readonly localReplies: LocalReplyConfig;
 }
 
 /** One route of the virtual host: a path prefix, the cluster it goes to and the route timeout. */
@@ -117,17 +126,6 @@ const stringMatcher = z
 
 const matcherList = z.object({ patterns: z.array(stringMatcher).default([]) }).optional();
 
-/** A protobuf JSON Duration ("0.250s") or its object form, in milliseconds. */
-const durationMs = z.union([
-  z
-    .string()
-    .regex(/^\d+(\.\d{1,9})?s$/, 'a duration like "0.250s"')
-    .transform((s) => Math.round(Number(s.slice(0, -1)) * 1000)),
-  z
-    .object({ seconds: z.coerce.number().int().nonnegative().default(0), nanos: z.number().int().nonnegative().default(0) })
-    .transform((d) => d.seconds * 1000 + Math.round(d.nanos / 1e6)),
-]);
-
 const statusCode = z.union([
   z.number().int().min(400).max(599),
   z.string().refine((s) => s in STATUS_CODES, 'an envoy.type.v3.StatusCode error name such as ServiceUnavailable').transform((s) => STATUS_CODES[s] ?? 0),
@@ -178,7 +176,9 @@ const upgradeConfigs = z.array(z.object({ upgrade_type: z.string().min(1), enabl
 const hcmSchema = z.object({
   upgrade_configs: upgradeConfigs,
   forward_client_cert_details: z.literal('SANITIZE_SET', { error: 'the dev edge implements SANITIZE_SET only' }),
-  set_current_client_cert_details: z.object({ subject: z.boolean().default(false), uri: z.boolean().default(false) }).default({ subject: false, uri: false }),
+  set_current_client_cert_details: z
+    .object({ subject: z.boolean().default(false), uri: z.boolean().default(false), cert: z.boolean().default(false) })
+    .default({ subject: false, uri: false, cert: false }),
   http_filters: z.array(z.object({ name: z.string(), typed_config: z.record(z.string(), z.unknown()).optional() })),
   route_config: z.object({
     virtual_hosts: z
@@ -228,7 +228,7 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
   } catch (err) {
     throw new ConfigError('envoy_config', `${source}: not valid YAML: ${errorMessage(err)}`, { cause: err });
   }
-  const bootstrap = check(bootstrapSchema, doc, source, '');
+  const bootstrap = checkAt(bootstrapSchema, doc, source, '');
 
   const hcms: { path: string; config: Record<string, unknown> }[] = [];
   bootstrap.static_resources.listeners.forEach((l, i) =>
@@ -244,7 +244,7 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
   if (only === undefined || others.length > 0) {
     throw new ConfigError('envoy_config', `${source}: expected exactly one http_connection_manager, found ${hcms.length}`);
   }
-  const hcm = check(hcmSchema, only.config, source, only.path);
+  const hcm = checkAt(hcmSchema, only.config, source, only.path);
 
   const filterPath = (i: number): string => `${only.path}.http_filters[${i}].typed_config`;
   const extAuthzAt = hcm.http_filters.findIndex((f) => f.typed_config?.['@type'] === EXT_AUTHZ_TYPE);
@@ -252,17 +252,19 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
   if (extAuthzFilter === undefined) {
     throw new ConfigError('envoy_config', `${source}: ${only.path}.http_filters: no envoy.filters.http.ext_authz filter (${EXT_AUTHZ_TYPE})`);
   }
-  const authz = check(extAuthzSchema, extAuthzFilter.typed_config, source, filterPath(extAuthzAt));
+  const authz = checkAt(extAuthzSchema, extAuthzFilter.typed_config, source, filterPath(extAuthzAt));
 
   // Only removals that run before ext_authz protect what it and the upstream see.
   const prefixes: string[] = [];
   hcm.http_filters.slice(0, extAuthzAt).forEach((f, i) => {
     if (f.typed_config?.['@type'] !== HEADER_MUTATION_TYPE) return;
-    const hm = check(headerMutationSchema, f.typed_config, source, filterPath(i));
+    const hm = checkAt(headerMutationSchema, f.typed_config, source, filterPath(i));
     for (const m of hm.mutations.request_mutations) prefixes.push(m.remove_on_match.key_matcher.prefix.toLowerCase());
   });
 
   const response = authz.http_service.authorization_response;
+  const protections = parseProtections(doc, only.config, only.path, hcm.http_filters, source);
+  const localReplies = parseLocalReplyConfig(only.config.local_reply_config, source, `${only.path}.local_reply_config`);
   return deepFreeze({
     authz: {
       pathPrefix: authz.http_service.path_prefix,
@@ -285,8 +287,11 @@ export function parseEnvoyConfig(text: string, source: string): EnvoyEdgeConfig 
       mode: hcm.forward_client_cert_details,
       subject: hcm.set_current_client_cert_details.subject,
       uri: hcm.set_current_client_cert_details.uri,
+      cert: hcm.set_current_client_cert_details.cert,
       hash: true,
     },
+    protections,
+    localReplies,
   });
 }
 
@@ -314,17 +319,6 @@ export function matches(matchers: readonly StringMatcher[], headerName: string):
     if ('suffix' in m) return name.endsWith(fold(m.suffix));
     return name.includes(fold(m.contains));
   });
-}
-
-function check<T extends z.ZodType>(schema: T, value: unknown, source: string, at: string): z.output<T> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const where = [at, ...(issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))]
-    .filter((p) => p !== '')
-    .join('.')
-    .replace(/\.\[/g, '[');
-  throw new ConfigError('envoy_config', `${source}: ${where || '(root)'}: ${issue?.message ?? 'invalid'}`);
 }
 
 function deepFreeze<T>(value: T): T {

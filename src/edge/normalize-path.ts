@@ -1,7 +1,8 @@
 /**
  * The request-path hygiene envoy.yaml's connection manager applies before any filter runs:
  * `path_with_escaped_slashes_action: REJECT_REQUEST`, `normalize_path: true` (RFC 3986 dot-segment
- * removal) and `merge_slashes: true`. Authz and the rating API must see the same path, or
+ * removal) and `merge_slashes: true`; a `#fragment` in the request line is refused, as Envoy 1.40
+ * refuses it (400, `path_normalization_failed`) rather than letting authz see it in the path. Authz and the rating API must see the same path, or
  * `/v1/tenants/acme/../globex/...` could be authorised as one tenant and served as another.
  */
 
@@ -26,6 +27,8 @@ const ESCAPED_DOT = /%2e/gi;
  */
 export function normalizePath(target: string): NormalizedPath {
   if (!target.startsWith('/')) return { ok: false, details: 'path_normalization_failed' };
+  // A fragment never belongs in a request line (RFC 9112 origin-form); Envoy refuses one.
+  if (target.includes('#')) return { ok: false, details: 'path_normalization_failed' };
   const q = target.indexOf('?');
   const rawPath = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q);

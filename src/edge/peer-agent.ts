@@ -29,12 +29,15 @@ export class PeerAgent {
    * `servername` is the SNI to send (Envoy's cluster `sni`); '' sends none, which is what an IP
    * address needs. Setting it here also keeps Node from deriving it from the client's Host header.
    * `onVerifyFailure` hears of every handshake that refused the upstream's certificate.
+   * `maxSockets` bounds the connections to the upstream (envoy.yaml's circuit breaker); requests
+   * beyond wait for a free one.
    */
   constructor(
     private readonly tls: WorkloadTls,
     readonly expectedSpiffeId: string,
     private readonly servername: string,
     private readonly onVerifyFailure: (failure: VerifyFailure) => void = () => undefined,
+    private readonly maxSockets = Infinity,
   ) {
     this.#agent = this.#build(tls.material);
     tls.on('rotated', this.#onRotated);
@@ -58,6 +61,7 @@ export class PeerAgent {
   #build(m: TlsMaterial): Agent {
     const agent = new Agent({
       keepAlive: true,
+      maxSockets: this.maxSockets,
       // Close idle connections before authz (65 s) or the rating API (75 s) does, so a request is
       // never written into a socket the server is closing.
       timeout: IDLE_TIMEOUT_MS,

@@ -18,13 +18,14 @@ import { takeUpgrade, upgradeOf } from '../shared/http/upgrade.js';
 import type { Logger } from '../shared/logger.js';
 import { accessRecord } from './access-log.js';
 import { EXPECTED_TIMEOUT_HEADER, hopByHopHeaders } from './envoy-headers.js';
+import type { LocalReplies } from './local-reply.js';
 import type { PeerAgent } from './peer-agent.js';
 import { markTimedOut, onProxyError, RATING_CLUSTER, routerResponseHeaders } from './upstream-proxy.js';
 
 /** How long one end of a closed stream may take to drain to the other before it is cut. */
 const DRAIN_LIMIT_MS = 30_000;
 
-export function upgradeProxy(target: URL, peer: PeerAgent, routeTimeoutMs: number, log: Logger): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function upgradeProxy(target: URL, peer: PeerAgent, routeTimeoutMs: number, log: Logger, replies: LocalReplies): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return (req, res) =>
     new Promise<void>((resolve) => {
       const client = upgradeOf(req);
@@ -77,7 +78,7 @@ export function upgradeProxy(target: URL, peer: PeerAgent, routeTimeoutMs: numbe
       });
       upstream.on('error', (err) => {
         clearTimeout(deadline);
-        onProxyError(err, req, res, log);
+        onProxyError(err, req, res, log, replies);
         resolve();
       });
       upstream.end();

@@ -118,8 +118,13 @@ export async function rotate(layout: PkiLayout, spec: Topology, opts: RotateOpti
     summary.warnings.push(`${layout.legacyRootKey}: the root key sits beside the files the rotator reads; \`pki init\` moves it to ${layout.rootKey}`);
   }
 
-  // Leaves are independent: issue them concurrently so key generation uses every core.
-  const outcomes = await Promise.all([...spec.workloads.values()].map((w) => rotateLeaf(layout, spec, ca, w, now, { dryRun, forceAll: opts.force === true })));
+  // One leaf at a time. Rotation runs beside the services whose certificates it renews, and an
+  // RSA key generation takes a whole core for up to a few hundred milliseconds: generating every
+  // leaf's key at once (as pki init does, with nothing else running) took every core of a 2-core
+  // host for a second or more per forced rotation, long enough for authz's Redis commands to time
+  // out and its 250 ms checks to be missed. One at a time, the services keep the other cores.
+  const outcomes: Awaited<ReturnType<typeof rotateLeaf>>[] = [];
+  for (const w of spec.workloads.values()) outcomes.push(await rotateLeaf(layout, spec, ca, w, now, { dryRun, forceAll: opts.force === true }));
   const committed = dryRun ? { refused: new Map<string, string>(), redis: undefined } : await commitStaged(layout, spec, outcomes.flatMap((o) => (o.staged ? [o.staged] : [])), opts.redis);
   for (const { result, staged } of outcomes) {
     const refusal = staged === undefined ? undefined : committed.refused.get(staged.workload);

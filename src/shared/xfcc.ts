@@ -204,16 +204,21 @@ export interface XfccElementInput {
   readonly uri: string | readonly string[];
   /** The client's DNS SANs, emitted only when `set_current_client_cert_details.dns` is on. */
   readonly dns?: readonly string[];
+  /** The client certificate in PEM, emitted URL-encoded as `Cert` when `set_current_client_cert_details.cert` is on. */
+  readonly cert?: string;
 }
 
 /**
- * The element Envoy's SANITIZE_SET emits with `set_current_client_cert_details {subject, uri}`, in
- * Envoy's order: `By=...;Hash=...;Subject="...";URI=...` then `DNS=...`. Subject is always quoted,
- * as Envoy does; the other values are bare, as Envoy emits them, unless they hold a character that
- * would break the grammar, where Envoy would emit an unparseable header and this quotes instead.
+ * The element Envoy's SANITIZE_SET emits with `set_current_client_cert_details {subject, uri, cert}`,
+ * in Envoy's order: `By=...;Hash=...;Cert="...";Subject="...";URI=...` then `DNS=...`. Cert (the
+ * URL-encoded PEM) and Subject are always quoted, as Envoy does; the other values are bare, as Envoy
+ * emits them, unless they hold a character that would break the grammar, where Envoy would emit an
+ * unparseable header and this quotes instead.
  */
 export function formatXfccElement(input: XfccElementInput): string {
-  let out = `By=${bare(input.by)};Hash=${bare(input.hash)};Subject=${quoted(input.subject)}`;
+  let out = `By=${bare(input.by)};Hash=${bare(input.hash)}`;
+  if (input.cert !== undefined) out += `;Cert=${quoted(encodeURIComponent(input.cert))}`;
+  out += `;Subject=${quoted(input.subject)}`;
   const uris = typeof input.uri === 'string' ? [input.uri] : input.uri;
   if (uris.length === 0) out += ';URI=';
   for (const u of uris) out += `;URI=${bare(u)}`;

@@ -39,15 +39,19 @@ export interface DemoCommand {
 
 /** The demo calls of the banner, for the banner and for the test that runs them. */
 export function demoCommands(b: DemoInput): DemoCommand[] {
-  const token = `$(npm --prefix ${sh(b.repoRoot)} run --silent token -- --dir ${sh(b.pkiDir)} --config ${sh(b.pkiConfig)})`;
+  const mint = `npm --prefix ${sh(b.repoRoot)} run --silent token -- --dir ${sh(b.pkiDir)} --config ${sh(b.pkiConfig)}`;
+  // acme requires tokens bound to the client certificate that presents them (policies/data.json):
+  // minted for alice's current certificate, as curl presents it.
+  const token = `$(${mint} --bind client-alice)`;
   const alice = [
     `--cacert ${sh(join(b.pkiDir, 'ca', 'bundle.crt'))}`,
     `--cert ${sh(join(b.pkiDir, 'client-alice', 'current', 'cert.pem'))}`,
     `--key ${sh(join(b.pkiDir, 'client-alice', 'current', 'key.pem'))}`,
   ].join(' ');
-  const curl = (port: number, ...rest: string[]): string =>
+  const curlWith = (bearer: string, port: number, ...rest: string[]): string =>
     // `localhost`, not the address: leaves carry DNS SANs only (README, "The PKI").
-    [`curl -sS -w '\\n%{http_code}\\n' ${alice}`, `-H "authorization: Bearer ${token}"`, ...rest, `https://localhost:${port}/v1/tenants/acme/items/widget/ratings`].join(' \\\n  ');
+    [`curl -sS -w '\\n%{http_code}\\n' ${alice}`, `-H "authorization: Bearer ${bearer}"`, ...rest, `https://localhost:${port}/v1/tenants/acme/items/widget/ratings`].join(' \\\n  ');
+  const curl = (port: number, ...rest: string[]): string => curlWith(token, port, ...rest);
   const write = `-H 'content-type: application/json' -d '{"score":5,"comment":"great"}'`;
   const home = b.ports.edges[b.homeRegion];
   const [foreignRegion, foreign] = Object.entries(b.ports.edges).find(([region]) => region !== b.homeRegion) ?? [];
@@ -56,6 +60,7 @@ export function demoCommands(b: DemoInput): DemoCommand[] {
     { title: `alice rates an acme item through ${b.homeRegion} (200 when she rates it again)`, expect: 201, command: curl(home.listen, write) },
     { title: 'the aggregate read', expect: 200, command: curl(home.listen) },
     { title: `alice through ${foreignRegion ?? ''}: denied, cross_region`, expect: 403, command: curl(foreign.listen, write) },
+    { title: 'a token not bound to her certificate: invalid_token (acme requires bound tokens)', expect: 401, command: curlWith(`$(${mint})`, home.listen) },
   ];
 }
 

@@ -29,9 +29,10 @@ describe('the Grafana dashboard against the logs the services really write', fun
   let rotatorLines: Record<string, unknown>[];
 
   before(async function () {
-    s = await givenStack();
+    // The shipped policy data: acme on its demo tier, free, which the decision lines must name.
+    s = await givenStack({ tenants: {} });
     const edge = await s.edge('us-east');
-    const token = await s.token({ sub: 'dash', tier: 'free' });
+    const token = await s.token({ sub: 'dash' });
     // An allow, a write, a 429 and a cross-region deny, so every panel has lines to count.
     for (let i = 0; i < 6; i++) await edge.post(ratingsPath(`dash-${i}`)).set('authorization', `Bearer ${token}`).send({ score: 4 });
     await (await s.edge('eu-central')).get(ratingsPath('dash-0')).set('authorization', `Bearer ${token}`);

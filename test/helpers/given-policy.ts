@@ -72,7 +72,7 @@ export function aliceInput(overrides: Partial<PolicyInput> = {}): PolicyInput {
     request: request('POST', '/v1/tenants/acme/items/i1/ratings'),
     edge: edge('us-east'),
     source: client('us-east', 'alice'),
-    token: { claims: claims() },
+    token: { claims: claims(), bound: true },
     now_ms: 1767225600000,
     ...overrides,
   };
@@ -80,5 +80,5 @@ export function aliceInput(overrides: Partial<PolicyInput> = {}): PolicyInput {
 
 /** alice's identity and token making another request. */
 export function aliceCalls(method: string, path: string, claimOverrides: Partial<Claims> = {}): PolicyInput {
-  return aliceInput({ request: request(method, path), token: { claims: claims(claimOverrides) } });
+  return aliceInput({ request: request(method, path), token: { claims: claims(claimOverrides), bound: true } });
 }

@@ -1,10 +1,14 @@
-import { join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Agent } from 'node:https';
 import supertest from 'supertest';
 import { mintToken, type TokenClaims } from '../../src/pki/token.js';
+import { x5tS256 } from '../../src/shared/pki/cert-thumbprint.js';
+import { readWorkloadMaterial } from '../../src/shared/pki/workload-material.js';
 import { portsOf, workloadNamed } from '../../src/shared/topology.js';
 import { startStack, type RunningStack, type StackOptions } from '../../src/stack/stack.js';
 import { givenPki, type TestPki } from './given-pki.js';
+import { REPO_ROOT } from './run-script.js';
 import { ENVOY_LISTENER_PORT, startSandboxedEnvoy, type SandboxedEnvoy } from './sandboxed-envoy.js';
 import { createTestNetwork, type TestNetwork } from './test-network.js';
 
@@ -42,8 +46,12 @@ export interface TestStack {
    * prints as `-` read as null here.
    */
   accessLine(region: Region, requestId: string): Promise<Record<string, unknown>>;
-  /** A fresh ES256 token (alice's claims unless overridden). */
-  token(claims?: Partial<TokenClaims>, ttlMs?: number): Promise<string>;
+  /**
+   * A fresh ES256 token (alice's claims unless overridden), bound (RFC 8705 cnf) to the current
+   * certificate of `bindTo`: by default the client `client-<sub>` when the PKI has one, else
+   * `client-alice`, the client `edge()` presents by default. `null` mints an unbound token.
+   */
+  token(claims?: Partial<TokenClaims>, ttlMs?: number, bindTo?: string | null): Promise<string>;
   /** supertest against an edge, presenting `client`'s certificate (a workload of the PKI). */
   edge(region: Region, client?: string): Promise<EdgeClient>;
   stop(): Promise<void>;
@@ -64,6 +72,24 @@ export const BOB: TokenClaims = { sub: 'bob', tenant: 'globex', roles: ['rater']
 export interface GivenStackOptions extends Pick<StackOptions, 'redis' | 'rotateIntervalMs' | 'env'> {
   /** Default `dev`. */
   readonly edge?: EdgeKind;
+  /**
+   * Tenant settings over policies/data.json's, written to a copy the stack's authz reads
+   * (POLICY_DATA). By default acme is on the enterprise tier (6,000 a minute instead of the demo's
+   * 60), so that suites sending hundreds of requests as acme users test the path, not the tenant
+   * bucket; the tier rule itself is tested with the shipped data (test/e2e/hardening.test.ts).
+   */
+  readonly tenants?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
+const DEFAULT_TENANTS = { acme: { tier: 'enterprise' } };
+
+/** policies/data.json with `tenants` merged over its tenants, written beside the test PKI. */
+async function policyDataFor(pki: TestPki, tenants: Readonly<Record<string, Readonly<Record<string, unknown>>>>): Promise<string> {
+  const data = JSON.parse(await readFile(join(REPO_ROOT, 'policies', 'data.json'), 'utf8')) as { tenants: Record<string, Record<string, unknown>> };
+  for (const [name, patch] of Object.entries(tenants)) data.tenants[name] = { ...data.tenants[name], ...patch };
+  const file = join(dirname(pki.configFile), 'policy-data.json');
+  await writeFile(file, JSON.stringify(data, null, 2));
+  return file;
 }
 
 /**
@@ -99,7 +125,7 @@ export async function givenStack(options: GivenStackOptions = {}): Promise<TestS
       output: (line) => lines.push(line),
       readyTimeoutMs: 120_000,
       ...(options.redis === undefined ? {} : { redis: options.redis }),
-      ...(options.env === undefined ? {} : { env: options.env }),
+      env: { POLICY_DATA: await policyDataFor(pki, options.tenants ?? DEFAULT_TENANTS), ...options.env },
     });
     if (net !== undefined) {
       const network = net;
@@ -144,8 +170,12 @@ export async function givenStack(options: GivenStackOptions = {}): Promise<TestS
         await new Promise((r) => setTimeout(r, 20));
       }
     },
-    token: (claims = {}, ttlMs = 10 * 60_000) =>
-      mintToken(pki.layout, { ...ALICE, ...claims }, { issuer: 'https://idp.zt.local', audience: 'rating-api', ttlMs, maxTtlMs: pki.spec.jwt.maxTokenTtlMs }),
+    async token(claims = {}, ttlMs = 10 * 60_000, bindTo?: string | null) {
+      const all = { ...ALICE, ...claims };
+      const workload = bindTo === undefined ? (pki.spec.workloads.has(`client-${all.sub}`) ? `client-${all.sub}` : 'client-alice') : bindTo;
+      const boundTo = workload === null ? undefined : x5tS256((await readWorkloadMaterial(pki.layout, workload)).leaf);
+      return mintToken(pki.layout, all, { issuer: 'https://idp.zt.local', audience: 'rating-api', ttlMs, maxTtlMs: pki.spec.jwt.maxTokenTtlMs, ...(boundTo === undefined ? {} : { boundTo }) });
+    },
     async edge(region, client = 'client-alice') {
       const { cert, key, ca } = await pki.tls(client);
       const at = edgeAddress(region);

@@ -15,17 +15,23 @@ export const ROGUE_SANS = {
 
 /**
  * A leaf for `san` signed by the PKI's real intermediate with the openssl CLI; returns the path of
- * its chain (leaf + intermediate), with its key beside it (`<name>.key`).
+ * its chain (leaf + intermediate), with its key beside it (`<name>.key`). `extendedKeyUsage` is the
+ * openssl value of its EKU (default serverAuth and clientAuth), or null for a leaf without one.
  */
-export async function rogueLeaf(pki: TestPki, name: string, san: string): Promise<string> {
+export async function rogueLeaf(pki: TestPki, name: string, san: string, extendedKeyUsage: string | null = 'serverAuth,clientAuth'): Promise<string> {
   const base = join(pki.dir, `rogue-${name}`);
   await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/O=zt.local/CN=${name}`]);
-  await writeFile(
-    `${base}.ext`,
-    `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${san}\n`,
-  );
+  const eku = extendedKeyUsage === null ? '' : `extendedKeyUsage=${extendedKeyUsage}\n`;
+  await writeFile(`${base}.ext`, `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n${eku}subjectAltName=${san}\n`);
   await run('openssl', ['x509', '-req', '-in', `${base}.csr`, '-CA', pki.layout.intermediateCert, '-CAkey', pki.layout.intermediateKey, '-CAcreateserial', '-days', '1', '-out', `${base}.crt`, '-extfile', `${base}.ext`]);
   const chain = `${base}.chain.pem`;
   await writeFile(chain, (await readFile(`${base}.crt`, 'utf8')) + (await readFile(pki.layout.intermediateCert, 'utf8')));
   return chain;
+}
+
+/** A client's TLS material from a {@link rogueLeaf}: its chain, key and the PKI's bundle. */
+export async function rogueClient(pki: TestPki, name: string, extendedKeyUsage: string | null): Promise<{ cert: string; key: string; ca: string }> {
+  const chain = await rogueLeaf(pki, name, `URI:spiffe://${pki.spec.trustDomain}/us-east/client/${name}, DNS:localhost`, extendedKeyUsage);
+  const { ca } = await pki.tls('client-alice');
+  return { cert: await readFile(chain, 'utf8'), key: await readFile(chain.replace(/\.chain\.pem$/, '.key'), 'utf8'), ca };
 }

@@ -30,7 +30,17 @@ export const PolicyDataSchema = z
       user_write: BucketSchema,
       tenant: z.object({ cost: positive }),
     }),
-    tenants: z.record(tenantName, z.object({ home_region: z.string().min(1), tier: z.string().min(1) })),
+    tenants: z.record(
+      tenantName,
+      z.object({
+        home_region: z.string().min(1),
+        tier: z.string().min(1),
+        /** Tokens for this tenant must be bound to the presenting client certificate (RFC 8705 cnf x5t#S256). */
+        require_bound_token: z.boolean().optional(),
+        /** A token's `sub` must be the user the presenting client certificate names. */
+        subject_must_match_client: z.boolean().optional(),
+      }),
+    ),
     cross_region_allow: z.array(CrossRegionEntrySchema),
   })
   .superRefine((data, ctx) => {

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { REASONS } from '../../shared/errors.js';
 import type { Claims } from '../jwt/claims.js';
-import { statusOf } from '../reasons.js';
+import { DECISION_DETAILS, statusOf } from '../reasons.js';
 
 /** The wasm entrypoint, `package zt.authz` rule `decision`. */
 export const POLICY_ENTRYPOINT = 'zt/authz/decision';
@@ -34,7 +34,8 @@ export interface PolicyInput {
   };
   edge: { spiffe_id: string; region: string };
   source: Identity | null;
-  token: { claims: Claims } | null;
+  /** The verified claims, and whether the token is bound to the presenting certificate (token-binding.ts checked its `cnf`). */
+  token: { claims: Claims; bound: boolean } | null;
   now_ms: number;
 }
 
@@ -60,9 +61,9 @@ const headerValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/);
 
 /**
  * The policy's answer. Beyond the field types it must be self-consistent: an allow is 200
- * `allowed` with every upstream header; a deny is 401 or 403 with a deny reason (and the status
- * reasons.ts gives that reason, so the service and the policy never disagree), no limits and no
- * upstream headers.
+ * `allowed` with every upstream header and the tier it charged; a deny is 401 or 403 with a deny
+ * reason (and the status reasons.ts gives that reason, so the service and the policy never
+ * disagree), no limits and no upstream headers; a detail goes with `invalid_token` only.
  */
 export const PolicyDecisionSchema = z
   .object({
@@ -71,12 +72,16 @@ export const PolicyDecisionSchema = z
     reason: z.enum(REASONS),
     limits: z.array(LimitSchema),
     upstream_headers: z.record(headerName, headerValue),
+    detail: z.enum(DECISION_DETAILS),
+    /** The tenant tier the limits were taken from (an allow's); '' on a deny. */
+    tier: z.string(),
   })
   .superRefine((d, ctx) => {
     if (d.allow) {
       if (d.status !== 200 || d.reason !== 'allowed') {
         ctx.addIssue({ code: 'custom', message: `an allow must be 200 allowed, not ${d.status} ${d.reason}` });
       }
+      if (d.tier === '') ctx.addIssue({ code: 'custom', path: ['tier'], message: 'an allow names the tier it charged' });
       const missing = UPSTREAM_HEADERS.filter((h) => d.upstream_headers[h] === undefined);
       if (missing.length > 0) {
         ctx.addIssue({ code: 'custom', path: ['upstream_headers'], message: `an allow lacks ${missing.join(', ')}` });
@@ -89,6 +94,7 @@ export const PolicyDecisionSchema = z
       ctx.addIssue({ code: 'custom', path: ['status'], message: `${d.reason} is ${statusOf(d.reason)}, not ${d.status}` });
     }
     if (d.reason === 'allowed') ctx.addIssue({ code: 'custom', path: ['reason'], message: 'a deny cannot be allowed' });
+    if (d.detail !== '' && d.reason !== 'invalid_token') ctx.addIssue({ code: 'custom', path: ['detail'], message: 'only invalid_token carries a detail' });
     if (d.limits.length > 0) ctx.addIssue({ code: 'custom', path: ['limits'], message: 'a deny charges no buckets' });
     if (Object.keys(d.upstream_headers).length > 0) {
       ctx.addIssue({ code: 'custom', path: ['upstream_headers'], message: 'a deny forwards no headers' });
@@ -106,7 +112,7 @@ export type PolicyErrorListener = (cause: unknown) => void;
 
 /** The deny that stands in for any evaluation that failed or returned something off-contract. */
 export function policyErrorDecision(): PolicyDecision {
-  return { allow: false, status: 403, reason: 'policy_error', limits: [], upstream_headers: {} };
+  return { allow: false, status: 403, reason: 'policy_error', limits: [], upstream_headers: {}, detail: '', tier: '' };
 }
 
 // opa-wasm answers with a result set: one element per solution, each `{result}`. The decision rule

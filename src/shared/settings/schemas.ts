@@ -64,6 +64,18 @@ export function parseDuration(text: string): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
+/** A duration such as `15m` or `1h` (see {@link parseDuration}), in milliseconds, at least `minMs`. */
+export function duration(minMs: number): z.ZodType<number, string | undefined> {
+  return present.transform((text, ctx) => {
+    const value = parseDuration(text);
+    if (value === undefined || value < minMs) {
+      ctx.addIssue({ code: 'custom', message: `a duration of at least ${minMs / 1000}s, such as 15m or 1h` });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
+
 /**
  * An absolute URL of one of `protocols` (e.g. `['https:']`), with a host. The reason never quotes
  * the URL: a Redis URL can carry a password.

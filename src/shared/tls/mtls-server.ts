@@ -5,6 +5,16 @@ import { peerIdentity } from './peer-identity.js';
 import { TLS_PROFILE } from './tls-profile.js';
 import type { TlsMaterial, WorkloadTls } from './workload-tls.js';
 
+/** Options of the HTTP server that can only be given at its creation. */
+export interface MtlsHttpOptions {
+  /** Request line and headers together, in bytes; past it the parser refuses the request (HPE_HEADER_OVERFLOW). */
+  readonly maxHeaderSize?: number;
+  /** How often timed-out request heads are looked for (Node's default is 30 s). */
+  readonly connectionsCheckingIntervalMs?: number;
+  /** New connections are not read until a `connection` listener resumes them. */
+  readonly pauseOnConnect?: boolean;
+}
+
 export interface MtlsServerOptions {
   /** The trust domain a peer's SPIFFE ID must belong to. */
   readonly trustDomain: string;
@@ -14,6 +24,7 @@ export interface MtlsServerOptions {
   readonly headersTimeoutMs?: number;
   /** Told of each connection refused after its handshake, and why; for the service's log. */
   readonly onRefused?: (why: string, socket: TLSSocket) => void;
+  readonly http?: MtlsHttpOptions;
 }
 
 /**
@@ -30,7 +41,18 @@ export interface MtlsServerOptions {
  */
 export function createMtlsServer(tls: WorkloadTls, handler: (req: IncomingMessage, res: ServerResponse) => void, options: MtlsServerOptions): Server {
   const context = (m: TlsMaterial): Record<string, unknown> => ({ ...TLS_PROFILE, cert: m.cert, key: m.key, ca: m.ca });
-  const server = createServer({ ...context(tls.material), requestCert: true, rejectUnauthorized: true }, handler);
+  const http = options.http ?? {};
+  const server = createServer(
+    {
+      ...context(tls.material),
+      requestCert: true,
+      rejectUnauthorized: true,
+      ...(http.maxHeaderSize === undefined ? {} : { maxHeaderSize: http.maxHeaderSize }),
+      ...(http.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingInterval: http.connectionsCheckingIntervalMs }),
+      ...(http.pauseOnConnect === undefined ? {} : { pauseOnConnect: http.pauseOnConnect }),
+    },
+    handler,
+  );
   if (options.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = options.keepAliveTimeoutMs;
   if (options.headersTimeoutMs !== undefined) server.headersTimeout = options.headersTimeoutMs;
   server.on('secureConnection', (socket: TLSSocket) => {

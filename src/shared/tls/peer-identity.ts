@@ -16,6 +16,8 @@ export interface PeerIdentity {
   readonly subject: string;
   /** Whether its extended key usage allows TLS client authentication (absent EKU does not). */
   readonly clientAuth: boolean;
+  /** The leaf in PEM, as OpenSSL and BoringSSL write one (XFCC's `Cert`). */
+  readonly pem: string;
 }
 
 // A connection's peer certificate is fixed at the handshake (every listener here disables
@@ -55,6 +57,7 @@ function readPeer(socket: Partial<TLSSocket>, trustDomain: string): PeerIdentity
     hash: createHash('sha256').update(raw).digest('hex'),
     subject: rfc2253(x509.subject),
     clientAuth: Array.isArray(x509.keyUsage) && x509.keyUsage.includes(CLIENT_AUTH_EKU),
+    pem: x509.toString(),
   };
 }
 

@@ -86,7 +86,7 @@ describe('authz check: a reason code for every outcome', () => {
       .set('authorization', 'Bearer not-a-jwt')
       .set('x-forwarded-client-cert', xfccFor(svc.pki, 'client-alice'));
     assertDeny(res, 401, 'invalid_token');
-    assert.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"');
+    assert.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token", error_description="the token is malformed"');
     assert.doesNotMatch(res.text, /JWS|JWT|Invalid Compact/i, 'jose text never reaches the client');
   });
 

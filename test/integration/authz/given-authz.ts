@@ -14,6 +14,8 @@ import { createDeps, type AuthzDeps, type AuthzDepsOverrides } from '../../../sr
 import { createLogger } from '../../../src/shared/logger.js';
 import { startService } from '../../../src/shared/service.js';
 import { JWT_AUDIENCE, JWT_ISSUER } from '../../../src/shared/settings/common-settings.js';
+import { x5tS256 } from '../../../src/shared/pki/cert-thumbprint.js';
+import { readWorkloadMaterial } from '../../../src/shared/pki/workload-material.js';
 import { formatXfccElement } from '../../../src/shared/xfcc.js';
 import { readSigningKey, JWT_ALG } from '../../../src/pki/jwt-keys.js';
 import { mintToken, type TokenClaims } from '../../../src/pki/token.js';
@@ -117,19 +119,33 @@ export async function givenAuthz(options: GivenAuthzOptions = {}): Promise<Runni
   };
 }
 
+/**
+ * The client certificate hash {@link xfccFor} puts in XFCC (`Hash`, hex SHA-256), as if the edge had
+ * seen that certificate, and the same digest as a token's `cnf` (base64url): tokens from
+ * {@link tokenFor} and {@link standardClaims} are bound to it unless a test says otherwise, since
+ * acme requires bound tokens (policies/data.json).
+ */
+export const CLIENT_CERT_SHA256 = 'c0ffee'.repeat(10) + 'c0ff';
+export const CLIENT_CERT_X5T = Buffer.from(CLIENT_CERT_SHA256, 'hex').toString('base64url');
+
 /** The XFCC element an edge sets for a client workload (`client-alice`, `client-bob`...). */
-export function xfccFor(pki: TestPki, client: string, edge = 'edge-us-east'): string {
+export function xfccFor(pki: TestPki, client: string, edge = 'edge-us-east', hash = CLIENT_CERT_SHA256): string {
   return formatXfccElement({
     by: pki.spiffeId(edge),
-    hash: 'c0ffee'.repeat(10) + 'c0ff',
+    hash,
     subject: `CN=${client},O=${pki.spec.trustDomain}`,
     uri: pki.spiffeId(client),
   });
 }
 
-/** A token for `claims` signed with the PKI's current JWT key. */
-export function tokenFor(pki: TestPki, claims: TokenClaims = ALICE, now?: Date, ttlMs = 600_000): Promise<string> {
-  return mintToken(pki.layout, claims, { issuer: ISSUER, audience: AUDIENCE, ttlMs, maxTtlMs: 3_600_000, ...(now ? { now } : {}) });
+/** The RFC 8705 thumbprint of a workload's current certificate, for a token the real edge will check against it. */
+export async function x5tOf(pki: TestPki, workload: string): Promise<string> {
+  return x5tS256((await readWorkloadMaterial(pki.layout, workload)).leaf);
+}
+
+/** A token for `claims` signed with the PKI's current JWT key, bound to {@link CLIENT_CERT_X5T} unless `boundTo` is null. */
+export function tokenFor(pki: TestPki, claims: TokenClaims = ALICE, now?: Date, ttlMs = 600_000, boundTo: string | null = CLIENT_CERT_X5T): Promise<string> {
+  return mintToken(pki.layout, claims, { issuer: ISSUER, audience: AUDIENCE, ttlMs, maxTtlMs: 3_600_000, ...(now ? { now } : {}), ...(boundTo === null ? {} : { boundTo }) });
 }
 
 /**
@@ -142,9 +158,9 @@ export async function signedToken(pki: TestPki, payload: JWTPayload, header: Rec
   return new SignJWT(payload).setProtectedHeader({ alg: JWT_ALG, kid, typ: 'JWT', ...header }).sign(key);
 }
 
-/** Standard claims around `nowS` for {@link signedToken}. */
+/** Standard claims around `nowS` for {@link signedToken}, bound to {@link CLIENT_CERT_X5T}. */
 export function standardClaims(nowS = Math.floor(Date.now() / 1000), extra: JWTPayload = {}): JWTPayload {
-  return { ...ALICE, iss: ISSUER, aud: AUDIENCE, iat: nowS, nbf: nowS, exp: nowS + 600, ...extra };
+  return { ...ALICE, iss: ISSUER, aud: AUDIENCE, iat: nowS, nbf: nowS, exp: nowS + 600, cnf: { 'x5t#S256': CLIENT_CERT_X5T }, ...extra };
 }
 
 /** One answer of the service. */

@@ -4,10 +4,12 @@ import type { SecureVersion } from 'node:tls';
 import request from 'supertest';
 import type { PolicyEngine } from '../../../src/authz/policy/policy-engine.js';
 import { loadPolicyEngine } from '../../../src/authz/policy/load-policy-engine.js';
+import { createHash, X509Certificate } from 'node:crypto';
 import { formatXfccElement } from '../../../src/shared/xfcc.js';
+import { rogueClient } from '../../helpers/rogue-leaf.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
 import { dataPath, givenBuiltPolicy, wasmPath } from '../../helpers/given-policy.js';
-import { bodyOf, ALICE, givenAuthz, tokenFor, xfccFor, type RunningAuthz } from './given-authz.js';
+import { bodyOf, ALICE, CLIENT_CERT_SHA256, givenAuthz, tokenFor, xfccFor, type RunningAuthz } from './given-authz.js';
 
 const READ = '/check/v1/tenants/acme/items/i1/ratings';
 
@@ -135,8 +137,27 @@ describe('authz check: TLS peers and client identity', () => {
     assert.equal(evaluations, 0);
   });
 
+  it('refuses with 403 no_client_cert a forwarded certificate (XFCC Cert) that does not allow clientAuth or is not the one Hash names', async () => {
+    const by = svc.pki.spiffeId('edge-us-east');
+    const element = async (name: string, eku: string | null, hashOf?: string): Promise<string> => {
+      const leaf = new X509Certificate((await rogueClient(svc.pki, name, eku)).cert);
+      const hash = createHash('sha256').update(leaf.raw).digest('hex');
+      // The tokens here are bound to the test hash; the certificate's own hash goes in when it is right.
+      return formatXfccElement({ by, hash: hashOf ?? hash, cert: leaf.toString(), subject: `CN=${name}`, uri: `spiffe://zt.local/us-east/client/${name}` });
+    };
+    const refused = [await element('no-eku', null), await element('server-only', 'serverAuth'), await element('wrong-hash', 'clientAuth', 'ab'.repeat(32))];
+    for (const xfcc of refused) {
+      const res = await asEdge(xfcc);
+      assert.equal(res.status, 403, xfcc.slice(0, 80));
+      assert.equal(bodyOf(res).error, 'no_client_cert');
+    }
+    assert.equal(evaluations, 0, 'the policy is never asked about a certificate that is no TLS client certificate');
+    const good = await asEdge(await element('client-ok', 'clientAuth'));
+    assert.notEqual(bodyOf(good).error, 'no_client_cert', 'a clientAuth certificate is a client');
+  });
+
   it('takes the client from the last XFCC element, the one the edge set', async () => {
-    const forged = formatXfccElement({ by: svc.pki.spiffeId('edge-eu-central'), hash: 'ab', subject: 'CN=x', uri: svc.pki.spiffeId('client-bob') });
+    const forged = formatXfccElement({ by: svc.pki.spiffeId('edge-eu-central'), hash: CLIENT_CERT_SHA256, subject: 'CN=x', uri: svc.pki.spiffeId('client-bob') });
     const res = await asEdge(`${forged},${xfccFor(svc.pki, 'client-alice')}`);
     assert.equal(res.status, 200, res.text);
     assert.equal(res.headers['x-zt-client'], svc.pki.spiffeId('client-alice'));

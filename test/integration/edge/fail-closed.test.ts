@@ -178,7 +178,7 @@ for (const kind of EDGE_KINDS) {
       const id = assertUnavailable(res);
       assert.equal(id, authz.received[0]?.headers['x-request-id'], "the edge's own answer, with the id it minted");
       assert.equal(res.headers['x-ratelimit-limit'], undefined);
-      assert.equal(res.headers['retry-after'], undefined);
+      assert.equal(res.headers['retry-after'], '1', "the edge's own retry-after (local_reply_config), not authz's 9");
       assert.equal(rating.received.length, 0);
       const line = await edge.accessLine(id);
       assert.equal(line.response_code_details, 'ext_authz_error');

@@ -58,8 +58,11 @@ for (const kind of EDGE_KINDS) {
       assert.equal(res.status, 201);
 
       const leaf = new X509Certificate(alice.cert ?? '');
+      // Cert is the leaf's PEM, URL-encoded (envoy.yaml set_current_client_cert_details.cert), so that
+      // authz can read the certificate's extended key usage, which Envoy does not check.
       const expectedXfcc =
         `By=${fixture().pki.spiffeId('edge-us-east')};Hash=${createHash('sha256').update(leaf.raw).digest('hex')};` +
+        `Cert="${encodeURIComponent(leaf.toString())}";` +
         `Subject="CN=client-alice,OU=client,O=${fixture().pki.spec.trustDomain}";URI=${fixture().pki.spiffeId('client-alice')}`;
       const [check] = authz.received;
       const [upstream] = rating.received;
@@ -250,7 +253,7 @@ for (const kind of EDGE_KINDS) {
       const { authz, rating, edge } = fixture();
       const res = await post('/v1/tenants/acme%2F..%2Fglobex/items/widget/ratings');
       assert.equal(res.status, 400);
-      assert.equal(res.body, '');
+      assert.equal(res.body, '{"error":"bad_request","request_id":null}\n');
       assert.equal(authz.received.length, 0);
       assert.equal(rating.received.length, 0);
       const line = await edge.accessLine((l) => l.status === 400 && l.response_code_details === 'path_normalization_failed');

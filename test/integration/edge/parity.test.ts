@@ -101,33 +101,35 @@ for (const kind of EDGE_KINDS) {
       assert.equal(res.headers['content-length'], String(Buffer.byteLength(res.body)));
       assert.equal(res.headers.server, 'envoy');
       assert.equal(res.headers['x-request-id'], undefined, 'a local reply carries the request id in its body only');
+      assert.equal(res.headers['retry-after'], '1', 'unavailable is transient: when to try again');
       assert.notEqual(res.headers.connection, 'close', 'the edge keeps the connection');
     });
 
-    it('answers a path no route matches with an empty 404 and keeps the connection', async () => {
+    it('answers a path no route matches with a JSON 404 not_found naming the request, and keeps the connection', async () => {
       const res = await send('/v2/anything');
       assert.equal(res.status, 404);
-      assert.equal(res.body, '');
-      assert.equal(res.headers['content-length'], '0');
-      assert.equal(res.headers['content-type'], undefined);
+      const line = await fixture().edge.accessLine((l) => l.status === 404 && l.path === '/v2/anything');
+      assert.equal(res.body, `{"error":"not_found","request_id":"${String(line.request_id)}"}\n`);
+      assert.equal(res.headers['content-length'], String(Buffer.byteLength(res.body)));
+      assert.equal(res.headers['content-type'], 'application/json');
       assert.equal(res.headers.server, 'envoy');
       assert.notEqual(res.headers.connection, 'close');
     });
 
-    it('answers a path it cannot normalise with an empty 400 and closes the connection', async () => {
+    it('answers a path it cannot normalise with a JSON 400 bad_request without a request id and closes the connection', async () => {
       const res = await send('/v1/tenants/acme%2fglobex/items/widget/ratings');
       assert.equal(res.status, 400);
-      assert.equal(res.body, '');
-      assert.equal(res.headers['content-type'], undefined);
+      assert.equal(res.body, '{"error":"bad_request","request_id":null}\n');
+      assert.equal(res.headers['content-type'], 'application/json');
       assert.equal(res.headers.server, 'envoy');
       assert.equal(res.headers.connection, 'close');
     });
 
-    it('answers a header name with an underscore with a plain-text 400 Bad Request and closes the connection', async () => {
+    it('answers a header name with an underscore with a JSON 400 bad_request and closes the connection', async () => {
       const res = await send(RATINGS, { x_forbidden: '1' });
       assert.equal(res.status, 400);
-      assert.equal(res.body, 'Bad Request');
-      assert.equal(res.headers['content-type'], 'text/plain');
+      assert.equal(res.body, '{"error":"bad_request","request_id":null}\n');
+      assert.equal(res.headers['content-type'], 'application/json');
       assert.equal(res.headers.server, 'envoy');
       assert.equal(res.headers.connection, 'close');
     });

@@ -7,7 +7,7 @@ import { createLogger } from '../../../src/shared/logger.js';
 import { startService, type RunningService } from '../../../src/shared/service.js';
 import { EDGE_KINDS, givenEdgeSite, type ClientTls, type EdgeSite, type EdgeUnderTest, type Reply } from '../../helpers/edge-under-test.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
-import { ALICE, BOB, givenAuthz, tokenFor, type RunningAuthz } from '../authz/given-authz.js';
+import { ALICE, BOB, givenAuthz, tokenFor as tokenForAnyCert, x5tOf, type RunningAuthz } from '../authz/given-authz.js';
 import { denyBody, skipUnlessRunnable, verifyFailures } from './given-edge.js';
 
 /**
@@ -54,6 +54,9 @@ for (const kind of EDGE_KINDS) {
       await authz?.close();
       await pki?.cleanup();
     });
+
+    // Each token is bound to the real certificate its client presents, as acme requires.
+    const tokenFor = async (p: TestPki, claims: typeof ALICE): Promise<string> => tokenForAnyCert(p, claims, undefined, undefined, await x5tOf(p, `client-${claims.sub}`));
 
     async function rate(edge: EdgeUnderTest, tls: ClientTls, token: string | undefined, tenant: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
       return edge.send(tls, {

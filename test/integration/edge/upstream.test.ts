@@ -5,13 +5,12 @@ import { givenEdgeFixture, skipUnlessRunnable, verifyFailures, type EdgeFixture,
 
 const RATINGS = '/v1/tenants/acme/items/widget/ratings';
 
-/** Envoy's router's answer when the upstream connection fails before any response byte (flag UF). */
-const CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: remote connection failure';
 
 /**
  * The hop to the rating API, through the dev edge and through Envoy: the edge forwards only to a
  * peer that proves the rating API's SPIFFE ID with a certificate of the internal CA, and answers a
- * failed or slow upstream as Envoy's router does. Each test gets its own edge and stand-ins.
+ * failed or slow upstream as Envoy's router does, with the JSON body of envoy.yaml's
+ * local_reply_config. Each test gets its own edge and stand-ins.
  */
 for (const kind of EDGE_KINDS) {
   describe(`${kind} edge: the rating API hop refuses impostors and answers failures like Envoy's router`, () => {
@@ -47,15 +46,22 @@ for (const kind of EDGE_KINDS) {
       return edge.send(alice, { method: 'POST', path: RATINGS, headers: { 'content-type': 'application/json' }, body: '{"score":5}' });
     }
 
-    function assertConnectFailure(res: Reply): void {
-      assert.equal(res.status, 503);
-      assert.equal(res.headers['content-type'], 'text/plain');
-      assert.equal(res.body, CONNECT_FAILURE);
+    /** The JSON local reply of an upstream failure, naming the request authz saw. */
+    function assertJsonReply(res: Reply, f: EdgeFixture, status: number, error: string): void {
+      assert.equal(res.status, status);
+      assert.equal(res.headers['content-type'], 'application/json');
+      assert.equal(res.body, `{"error":"${error}","request_id":"${String(f.authz.received[0]?.headers['x-request-id'])}"}\n`);
+    }
+
+    function assertConnectFailure(res: Reply, f: EdgeFixture): void {
+      assertJsonReply(res, f, 503, 'unavailable');
+      assert.equal(res.headers['retry-after'], '1');
+      assert.equal(res.headers['x-ratelimit-limit'], '60', "authz's allowed_client_headers_on_success go with the edge's own answer too");
     }
 
     it("answers 503 and forwards nothing when the upstream presents authz's SPIFFE ID", async () => {
       const f = await given({ rating: { workload: 'authz' } });
-      assertConnectFailure(await rate(f));
+      assertConnectFailure(await rate(f), f);
       assert.equal(f.rating.arrivals, 0, 'the request never reached the impostor');
       assert.equal(f.authz.received.length, 1, 'authz allowed it first');
       const failures = await verifyFailures(f.edge);
@@ -66,17 +72,17 @@ for (const kind of EDGE_KINDS) {
 
     it('answers 503 and forwards nothing when the upstream presents a certificate from a foreign CA', async () => {
       const f = await given({ rating: { issuer: foreign } });
-      assertConnectFailure(await rate(f));
+      assertConnectFailure(await rate(f), f);
       assert.equal(f.rating.arrivals, 0, 'the request never reached a peer outside the trust bundle');
       const failures = await verifyFailures(f.edge);
       assert.ok(failures.rating_api.chain > 0, 'the chain check refused it');
       assert.deepEqual(failures.authz, { chain: 0, san: 0 });
     });
 
-    it('answers 503 with flag UF when nothing listens where the route goes', async () => {
+    it('answers 503 unavailable with flag UF when nothing listens where the route goes', async () => {
       const f = await given({ rating: { dead: true } });
       const res = await rate(f);
-      assertConnectFailure(res);
+      assertConnectFailure(res, f);
       const line = await f.edge.accessLine(String(f.authz.received[0]?.headers['x-request-id']));
       assert.equal(line.response_flags, 'UF');
       assert.match(String(line.response_code_details), /^upstream_reset_before_response_started\{remote_connection_failure/);
@@ -84,7 +90,7 @@ for (const kind of EDGE_KINDS) {
       assert.deepEqual(await verifyFailures(f.edge), { authz: { chain: 0, san: 0 }, rating_api: { chain: 0, san: 0 } });
     });
 
-    it('answers 504 upstream request timeout when the rating API holds its answer past the route timeout', async () => {
+    it('answers 504 upstream_timeout when the rating API holds its answer past the route timeout', async () => {
       const held: (() => void)[] = [];
       const f = await given({
         rating: {
@@ -97,9 +103,7 @@ for (const kind of EDGE_KINDS) {
       const res = await rate(f);
       const stillHeld = held.length;
       held.forEach((release) => release());
-      assert.equal(res.status, 504);
-      assert.equal(res.headers['content-type'], 'text/plain');
-      assert.equal(res.body, 'upstream request timeout');
+      assertJsonReply(res, f, 504, 'upstream_timeout');
       assert.equal(stillHeld, 1, 'the upstream was still holding the request when the edge answered');
       const line = await f.edge.accessLine(String(f.authz.received[0]?.headers['x-request-id']));
       assert.equal(line.response_flags, 'UT');

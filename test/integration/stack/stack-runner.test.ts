@@ -103,7 +103,7 @@ describe('the embedded stack runner (startStack, npm start)', function () {
         if (edges === 'envoy') assert.match(text, /edges +Envoy 1\.40\.\d+ from ENVOY_BIN \(\/\S+\)/, 'the banner says the real Envoy runs, and which');
         else assert.match(text, /edges +dev edges/, 'the banner says the dev edges run');
         const commands = demoCommands({ ports: stack.ports, homeRegion: 'us-east', pkiDir: stack.pkiDir, pkiConfig: join(REPO_ROOT, 'pki', 'workloads.yaml'), repoRoot: REPO_ROOT });
-        assert.equal(commands.length, 3);
+        assert.equal(commands.length, 4);
         for (const c of commands) {
           assert.ok(text.includes(c.command), 'the banner prints the command the test runs');
           assert.ok(text.includes(`# ${c.expect}`), 'with its expected status');
@@ -112,6 +112,7 @@ describe('the embedded stack runner (startStack, npm start)', function () {
           const status = Number(run.stdout.trim().split('\n').at(-1));
           assert.equal(status, c.expect, `${c.title}: ${run.stdout}`);
           if (c.expect === 403) assert.equal((JSON.parse(run.stdout.trim().split('\n')[0] ?? '') as { error?: string }).error, 'cross_region', run.stdout);
+          if (c.expect === 401) assert.equal((JSON.parse(run.stdout.trim().split('\n')[0] ?? '') as { error?: string }).error, 'invalid_token', run.stdout);
         }
         // Envoy writes its access log out on a timer, so its line may follow the answer.
         await waitFor('an access line of edge-us-east', () => (lines.some((l) => l.startsWith('edge-us-east    | ') && l.includes('"msg":"access"')) ? true : undefined), 5000);

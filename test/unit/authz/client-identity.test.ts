@@ -3,12 +3,22 @@ import { clientFromXfcc } from '../../../src/authz/client-identity.js';
 import { formatXfccElement } from '../../../src/shared/xfcc.js';
 
 const BY = 'spiffe://zt.local/us-east/edge/envoy';
-const element = (uri: string | string[]): string => formatXfccElement({ by: BY, hash: 'ab', subject: 'CN=x', uri });
+const HASH = 'ab'.repeat(32);
+const element = (uri: string | string[], hash = HASH): string => formatXfccElement({ by: BY, hash, subject: 'CN=x', uri });
 
 describe('clientFromXfcc', () => {
-  it('reads the client SPIFFE ID of the last element', () => {
-    const id = clientFromXfcc(`${element('spiffe://zt.local/eu-central/client/bob')},${element('spiffe://zt.local/us-east/client/alice')}`, 'zt.local');
-    assert.deepEqual(id, { uri: 'spiffe://zt.local/us-east/client/alice', trustDomain: 'zt.local', region: 'us-east', kind: 'client', name: 'alice' });
+  it('reads the client SPIFFE ID and certificate hash of the last element', () => {
+    const client = clientFromXfcc(`${element('spiffe://zt.local/eu-central/client/bob', 'cd'.repeat(32))},${element('spiffe://zt.local/us-east/client/alice')}`, 'zt.local');
+    assert.deepEqual(client, {
+      id: { uri: 'spiffe://zt.local/us-east/client/alice', trustDomain: 'zt.local', region: 'us-east', kind: 'client', name: 'alice' },
+      certSha256: HASH,
+    });
+  });
+
+  it('leaves the certificate hash undefined when the element has none or it is not a SHA-256 in hex', () => {
+    for (const hash of ['', 'ab', 'zz'.repeat(32)]) {
+      assert.equal(clientFromXfcc(element('spiffe://zt.local/us-east/client/alice', hash), 'zt.local')?.certSha256, undefined, hash);
+    }
   });
 
   it('is undefined for anything that is not exactly one client of the trust domain', () => {

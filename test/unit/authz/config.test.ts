@@ -40,6 +40,7 @@ const BAD: Readonly<Record<string, string>> = {
   JWT_ALGORITHMS: 'HS256',
   JWT_CLOCK_TOLERANCE_S: '1.5',
   JWT_CACHE_SIZE: '-1',
+  JWT_MAX_TTL: 'forever',
   JWKS_URL: 'ftp://idp/jwks',
   LOG_LEVEL: 'loud',
 };
@@ -58,7 +59,7 @@ describe('authz config', () => {
     assert.equal(c.redis, undefined);
     assert.equal(c.failureMode, 'local');
     assert.equal(c.redisTimeoutMs, 50);
-    assert.deepEqual(c.jwt, { issuer: 'https://idp.zt.local', audience: 'rating-api', algorithms: ['ES256'], clockToleranceS: 5, cacheSize: 10000 });
+    assert.deepEqual(c.jwt, { issuer: 'https://idp.zt.local', audience: 'rating-api', algorithms: ['ES256'], clockToleranceS: 5, maxTtlS: 3600, cacheSize: 10000 });
     assert.equal(c.jwksFile, resolve('pki/out/jwks/jwks.json'));
     assert.equal(c.jwksUrl, undefined);
     assert.equal(c.policyWasm, resolve('policies/build/policy.wasm'));
@@ -120,6 +121,21 @@ describe('authz config', () => {
       // With both addresses set the topology's ports are not needed.
       const both = { AUTHZ_LISTEN: '127.0.0.1:1', AUTHZ_ADMIN_LISTEN: '127.0.0.1:2' };
       assert.deepEqual(loadConfig({ ZT_PKI_CONFIG: join(dir, 'no-ports.yaml'), ...both }).adminListen, { host: '127.0.0.1', port: 2 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('takes JWT_MAX_TTL from the topology\'s jwt.max_token_ttl unless it is set', async () => {
+    assert.equal(loadConfig({}).jwt.maxTtlS, loadTopology(WORKLOADS_YAML).jwt.maxTokenTtlMs / 1000);
+    assert.equal(loadConfig({ JWT_MAX_TTL: '15m' }).jwt.maxTtlS, 900);
+    assert.match(configError({ JWT_MAX_TTL: '0s' }).message, /^JWT_MAX_TTL: a duration of at least 1s/);
+    const dir = await mkdtemp(join(tmpdir(), 'zt-authz-config-'));
+    try {
+      // The issuer's limit is the verifier's: change one, the other follows.
+      const topology = parse(await readFile(WORKLOADS_YAML, 'utf8')) as { jwt: Record<string, string> };
+      await writeFile(join(dir, 'short.yaml'), stringify({ ...topology, jwt: { ...topology.jwt, max_token_ttl: '20m' } }));
+      assert.equal(loadConfig({ ZT_PKI_CONFIG: join(dir, 'short.yaml') }).jwt.maxTtlS, 1200);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

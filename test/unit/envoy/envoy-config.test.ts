@@ -64,10 +64,10 @@ describe('envoy-config: the dev edge reading envoy/envoy.yaml', () => {
     assert.deepEqual(exactNames(authz.allowedClientHeadersOnSuccess), ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']);
   });
 
-  it('reads the x-zt- stripping that runs before ext_authz and the SANITIZE_SET XFCC settings', () => {
+  it('reads the x-zt- stripping that runs before ext_authz and the SANITIZE_SET XFCC settings, the certificate included', () => {
     const config = loadEnvoyConfig(ENVOY_YAML);
     assert.deepEqual(config.removedRequestHeaderPrefixes, ['x-zt-']);
-    assert.deepEqual(config.xfcc, { mode: 'SANITIZE_SET', subject: true, uri: true, hash: true });
+    assert.deepEqual(config.xfcc, { mode: 'SANITIZE_SET', subject: true, uri: true, cert: true, hash: true });
   });
 
   it('returns a frozen object, so the edge cannot drift from the file at run time', () => {

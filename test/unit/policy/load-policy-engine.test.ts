@@ -9,7 +9,7 @@ import { PolicyOutputError, decisionFromResultSet, type PolicyDecision } from '.
 import { WasmPolicyEngine } from '../../../src/authz/policy/wasm-policy-engine.js';
 import { aliceInput, dataPath, givenBuiltPolicy, wasmPath } from '../../helpers/given-policy.js';
 
-const POLICY_ERROR: PolicyDecision = { allow: false, status: 403, reason: 'policy_error', limits: [], upstream_headers: {} };
+const POLICY_ERROR: PolicyDecision = { allow: false, status: 403, reason: 'policy_error', limits: [], upstream_headers: {}, detail: '', tier: '' };
 
 /** Resolves with the ConfigError `promise` rejects with, failing the test if it resolves. */
 async function configError(promise: Promise<unknown>): Promise<ConfigError> {
@@ -153,12 +153,16 @@ describe('loading the policy engine', () => {
       reason: 'allowed',
       limits: [{ name: 'global', key: 'global', capacity: 1, refill_per_s: 1, cost: 1 }],
       upstream_headers: { 'x-zt-subject': 'a', 'x-zt-tenant': 't', 'x-zt-roles': 'rater', 'x-zt-client': 'spiffe://zt.local/us-east/client/a' },
+      detail: '',
+      tier: 'free',
     };
-    const deny = { allow: false, status: 403, reason: 'forbidden_role', limits: [], upstream_headers: {} };
+    const deny = { allow: false, status: 403, reason: 'forbidden_role', limits: [], upstream_headers: {}, detail: '', tier: '' };
 
-    it('accepts a well-formed allow and a well-formed deny', () => {
+    it('accepts a well-formed allow and a well-formed deny, and an invalid_token deny with its detail', () => {
       assert.deepEqual(decisionFromResultSet([{ result: allow }]), allow);
       assert.deepEqual(decisionFromResultSet([{ result: deny }]), deny);
+      const unbound = { ...deny, status: 401, reason: 'invalid_token', detail: 'unbound_token' };
+      assert.deepEqual(decisionFromResultSet([{ result: unbound }]), unbound);
     });
 
     it('turns every off-contract result into a policy_error deny', () => {
@@ -178,6 +182,10 @@ describe('loading the policy engine', () => {
         ['a missing_token deny that is not a 401', [{ result: { ...deny, reason: 'missing_token' } }]],
         ['a deny with reason allowed', [{ result: { ...deny, reason: 'allowed' } }]],
         ['a bucket with zero capacity', [{ result: { ...allow, limits: [{ ...allow.limits[0], capacity: 0 }] } }]],
+        ['an allow that names no tier', [{ result: { ...allow, tier: '' } }]],
+        ['a decision without a detail', [{ result: { allow: deny.allow, status: deny.status, reason: deny.reason, limits: [], upstream_headers: {}, tier: '' } }]],
+        ['an unknown detail', [{ result: { ...deny, status: 401, reason: 'invalid_token', detail: 'because' } }]],
+        ['a detail on another reason', [{ result: { ...deny, detail: 'unbound_token' } }]],
       ];
       for (const [what, resultSet] of broken) {
         let cause: unknown;

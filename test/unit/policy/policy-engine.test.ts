@@ -16,7 +16,7 @@ describe('the shipped policy evaluated by the wasm engine', () => {
   const ratings = '/v1/tenants/acme/items/i1/ratings';
 
   function assertDenied(decision: PolicyDecision, status: number, reason: string): void {
-    assert.deepEqual(decision, { allow: false, status, reason, limits: [], upstream_headers: {} });
+    assert.deepEqual(decision, { allow: false, status, reason, limits: [], upstream_headers: {}, detail: '', tier: '' });
   }
 
   function assertAllowed(decision: PolicyDecision): void {
@@ -45,6 +45,8 @@ describe('the shipped policy evaluated by the wasm engine', () => {
           'x-zt-roles': 'rater',
           'x-zt-client': 'spiffe://zt.local/us-east/client/alice',
         },
+        detail: '',
+        tier: 'free',
       });
     });
 
@@ -86,7 +88,7 @@ describe('the shipped policy evaluated by the wasm engine', () => {
         request: request('POST', '/v1/tenants/globex/items/i1/ratings'),
         edge: edge('us-east'),
         source: client('eu-central', 'bob'),
-        token: { claims: claims({ sub: 'bob', tenant: 'globex', region: 'eu-central', tier: 'starter' }) },
+        token: { claims: claims({ sub: 'bob', tenant: 'globex', region: 'eu-central', tier: 'starter' }), bound: true },
         now_ms: 1767225600000,
       };
       assertDenied(engine.evaluate(bob), 403, 'cross_region');
@@ -102,7 +104,7 @@ describe('the shipped policy evaluated by the wasm engine', () => {
       const bob = aliceInput({
         request: request('GET', '/v1/tenants/acme/items/public-1/ratings'),
         source: client('eu-central', 'bob'),
-        token: { claims: claims({ sub: 'bob', tenant: 'globex', region: 'eu-central', tier: 'starter' }) },
+        token: { claims: claims({ sub: 'bob', tenant: 'globex', region: 'eu-central', tier: 'starter' }), bound: true },
       });
       assertDenied(engine.evaluate(bob), 403, 'tenant_mismatch');
     });
@@ -156,7 +158,7 @@ describe('the shipped policy evaluated by the wasm engine', () => {
         request: request('DELETE', '/v1/tenants/globex/items/i1/ratings/bob'),
         edge: edge('eu-central'),
         source: client('eu-central', 'ops'),
-        token: { claims: claims({ sub: 'ops', tenant: 'acme', roles: ['platform_admin'], region: 'eu-central', tier: 'enterprise' }) },
+        token: { claims: claims({ sub: 'ops', tenant: 'acme', roles: ['platform_admin'], region: 'eu-central', tier: 'enterprise' }), bound: true },
         now_ms: 1767225600000,
       };
       const d = engine.evaluate(admin);
@@ -181,25 +183,23 @@ describe('the shipped policy evaluated by the wasm engine', () => {
       assert.deepEqual(bucketNames(engine.evaluate(aliceCalls('DELETE', `${ratings}/alice`))), ['global', 'tenant']);
     });
 
-    it('sizes the tenant bucket by the tier claim', () => {
-      const perTier = ['free', 'starter', 'enterprise'].map((tier) => tenantBucket(engine.evaluate(aliceCalls('GET', ratings, { tier }))));
-      assert.deepEqual(perTier, [
-        { name: 'tenant', key: 'tenant:acme', capacity: 60, refill_per_s: 1, cost: 1 },
-        { name: 'tenant', key: 'tenant:acme', capacity: 600, refill_per_s: 10, cost: 1 },
-        { name: 'tenant', key: 'tenant:acme', capacity: 6000, refill_per_s: 100, cost: 1 },
-      ]);
+    it('sizes the tenant bucket by the tenant\'s tier in data.json, whatever tier the token claims', () => {
+      const perClaim = ['free', 'starter', 'enterprise'].map((tier) => tenantBucket(engine.evaluate(aliceCalls('GET', ratings, { tier }))));
+      const acmeFree = { name: 'tenant', key: 'tenant:acme', capacity: 60, refill_per_s: 1, cost: 1 };
+      assert.deepEqual(perClaim, [acmeFree, acmeFree, acmeFree]);
+      assert.equal(engine.evaluate(aliceCalls('GET', ratings, { tier: 'enterprise' })).tier, 'free', 'the decision names the tier it charged');
     });
 
-    it('falls back to the tenant\'s tier when the tier claim is unknown or absent', () => {
+    it('takes the tenant\'s tier when the tier claim is unknown or absent', () => {
       assert.equal(tenantBucket(engine.evaluate(aliceCalls('GET', ratings, { tier: 'platinum' })))?.capacity, 60);
       const noTier = claims();
       delete noTier.tier;
-      assert.equal(tenantBucket(engine.evaluate(aliceInput({ token: { claims: noTier } })))?.capacity, 60);
+      assert.equal(tenantBucket(engine.evaluate(aliceInput({ token: { claims: noTier, bound: true } })))?.capacity, 60);
       const globex: PolicyInput = {
         request: request('GET', '/v1/tenants/globex/items/i1/ratings'),
         edge: edge('eu-central'),
         source: client('eu-central', 'bob'),
-        token: { claims: claims({ sub: 'bob', tenant: 'globex', region: 'eu-central', tier: 'gold' }) },
+        token: { claims: claims({ sub: 'bob', tenant: 'globex', region: 'eu-central', tier: 'gold' }), bound: true },
         now_ms: 1767225600000,
       };
       assert.deepEqual(tenantBucket(engine.evaluate(globex)), { name: 'tenant', key: 'tenant:globex', capacity: 600, refill_per_s: 10, cost: 1 });
@@ -212,7 +212,7 @@ describe('the shipped policy evaluated by the wasm engine', () => {
       aliceInput({
         request: request(method, path),
         source: client('eu-central', 'carol'),
-        token: { claims: claims({ sub: 'carol', roles: ['viewer', 'rater'] }) },
+        token: { claims: claims({ sub: 'carol', roles: ['viewer', 'rater'] }), bound: true },
       });
 
     it('lets exactly its method and path prefix through', () => {
