@@ -396,7 +396,6 @@ for (const edgeKind of EDGE_KINDS) {
       let seq = (await longLived[0]!.next('snapshot')).seq;
       const served: string[] = [servedSerialOf(longLived[0]!)];
       const ratingSerials: string[] = [await servedSerial(s.serviceAddress('rating'), await s.pki.tls('client-alice'))];
-      const writer = await s.edge('us-east');
       for (let round = 1; round <= 5; round++) {
         const summary = await withPkiLock(s.pki.layout, () => rotate(s.pki.layout, s.pki.spec, { force: true }), { wait: true });
         assert.equal(summary.ok, true, summary.errors.join('; '));
@@ -410,6 +409,9 @@ for (const edgeKind of EDGE_KINDS) {
         ratingSerials.push(ratingSerial);
         assert.equal(served.at(-1), edgeSerial, `round ${round}: the new stream's handshake saw the new edge certificate`);
         await fresh.next('snapshot');
+        // A token is bound to the client certificate it is minted for (RFC 8705), and the client's
+        // certificate rotated too: the writer presents the new one, with a token bound to it.
+        const writer = await s.edge('us-east');
         const post = await writer.post(ratingsPath('rot')).set('authorization', `Bearer ${await s.token({ sub: `writer-${round}` })}`).send({ score: 3 });
         assert.equal(post.status, 201, JSON.stringify(post.body));
         seq += 1;

@@ -112,9 +112,17 @@ export function edgeKindUnavailable(kind: EdgeKind): string | undefined {
   return kind === 'dev' ? undefined : (networkUnavailable() ?? envoyUnavailable());
 }
 
+export interface EdgeSiteOptions {
+  /**
+   * An Envoy config both kinds run instead of envoy/envoy.yaml (the dev edge reads it, Envoy runs
+   * it), for the few tests about what a config without a given line does.
+   */
+  readonly envoyConfig?: string;
+}
+
 /** A site for edges of `kind` whose certificates come from `pki`. */
-export async function givenEdgeSite(kind: EdgeKind, pki: TestPki): Promise<EdgeSite> {
-  return kind === 'dev' ? devSite(pki) : envoySite(pki);
+export async function givenEdgeSite(kind: EdgeKind, pki: TestPki, options: EdgeSiteOptions = {}): Promise<EdgeSite> {
+  return kind === 'dev' ? devSite(pki, options) : envoySite(pki, options);
 }
 
 /**
@@ -125,14 +133,14 @@ export function normaliseAccessLine(raw: Record<string, unknown>): AccessLine {
   return Object.freeze(Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v === '-' ? null : v])));
 }
 
-function devSite(pki: TestPki): EdgeSite {
+function devSite(pki: TestPki, options: EdgeSiteOptions): EdgeSite {
   const edges: EdgeUnderTest[] = [];
   const loopback = { host: '127.0.0.1', port: 0 };
   return {
     kind: 'dev',
     upstreams: { authz: loopback, rating: loopback },
     async edge(region, upstreams) {
-      const e = await startDevEdge(pki, region, upstreams);
+      const e = await startDevEdge(pki, region, upstreams, options.envoyConfig ?? ENVOY_YAML);
       edges.push(e);
       return e;
     },
@@ -143,7 +151,7 @@ function devSite(pki: TestPki): EdgeSite {
 }
 
 /** Starts the dev edge as its main does (`startService` over loadConfig, createDeps and buildApp), from an env, on port 0. */
-async function startDevEdge(pki: TestPki, region: EdgeRegion, upstreams: { authzUrl: string; ratingUrl: string }): Promise<EdgeUnderTest> {
+async function startDevEdge(pki: TestPki, region: EdgeRegion, upstreams: { authzUrl: string; ratingUrl: string }, envoyConfig: string): Promise<EdgeUnderTest> {
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -169,7 +177,7 @@ async function startDevEdge(pki: TestPki, region: EdgeRegion, upstreams: { authz
       EDGE_REGION: region,
       EDGE_LISTEN: '127.0.0.1:0',
       EDGE_ADMIN_LISTEN: '127.0.0.1:0',
-      ENVOY_CONFIG: ENVOY_YAML,
+      ENVOY_CONFIG: envoyConfig,
       AUTHZ_URL: upstreams.authzUrl,
       RATING_URL: upstreams.ratingUrl,
       LOG_LEVEL: 'debug',
@@ -191,7 +199,7 @@ async function startDevEdge(pki: TestPki, region: EdgeRegion, upstreams: { authz
   });
 }
 
-async function envoySite(pki: TestPki): Promise<EdgeSite> {
+async function envoySite(pki: TestPki, options: EdgeSiteOptions): Promise<EdgeSite> {
   const net = await createTestNetwork(edgeRegions(pki.spec));
   const edges: EdgeUnderTest[] = [];
   const upstreams = {
@@ -207,7 +215,12 @@ async function envoySite(pki: TestPki): Promise<EdgeSite> {
         if (url !== `https://${at.host}:${at.port}`) throw new Error(`Envoy sends to ${at.host}:${at.port} (envoy.yaml), not to ${url}`);
       }
       const host = net.host(region);
-      const envoy = await startSandboxedEnvoy({ host, edgePki: join(pki.dir, `edge-${region}`), hosts: { authz: net.bridgeIp, 'rating-api': net.bridgeIp } });
+      const envoy = await startSandboxedEnvoy({
+        host,
+        edgePki: join(pki.dir, `edge-${region}`),
+        hosts: { authz: net.bridgeIp, 'rating-api': net.bridgeIp },
+        ...(options.envoyConfig === undefined ? {} : { config: options.envoyConfig }),
+      });
       const e = edgeUnderTest({
         kind: 'envoy',
         region,

@@ -44,7 +44,7 @@ export interface SandboxedEnvoyOptions {
   readonly edgePki: string;
   /** /etc/hosts lines inside the sandbox: `authz` and `rating-api` to where the test runs them. */
   readonly hosts: Readonly<Record<string, string>>;
-  /** A config to mount instead of envoy/envoy.yaml (only for tests about broken configs). */
+  /** A config to mount instead of envoy/envoy.yaml (for tests about broken or edited configs). */
   readonly config?: string;
   readonly logLevel?: string;
 }

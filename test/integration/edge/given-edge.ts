@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import { closeServer, listen, type ListenAddress } from '../../../src/shared/listen.js';
 import { uriSans } from '../../../src/shared/spiffe.js';
 import { loadTopology, workloadNamed } from '../../../src/shared/topology.js';
-import { edgeKindUnavailable, givenEdgeSite, type EdgeKind, type EdgeRegion, type EdgeSite, type EdgeUnderTest, type Reply } from '../../helpers/edge-under-test.js';
+import { edgeKindUnavailable, givenEdgeSite, type EdgeKind, type EdgeRegion, type EdgeSite, type EdgeSiteOptions, type EdgeUnderTest, type Reply } from '../../helpers/edge-under-test.js';
 import { givenPki, WORKLOADS_YAML, type TestPki } from '../../helpers/given-pki.js';
 
 /** One request a recording server received. */
@@ -132,7 +132,7 @@ export interface StandIn {
   readonly dead?: boolean;
 }
 
-export interface EdgeFixtureOptions {
+export interface EdgeFixtureOptions extends EdgeSiteOptions {
   readonly region?: EdgeRegion;
   readonly authz?: StandIn;
   readonly rating?: StandIn;
@@ -149,7 +149,7 @@ export interface EdgeFixture {
 
 /** Starts a site of `kind`, the two stand-ins where its edges send, and an edge; `close` undoes all three. */
 export async function givenEdgeFixture(kind: EdgeKind, pki: TestPki, options: EdgeFixtureOptions = {}): Promise<EdgeFixture> {
-  const site: EdgeSite = await givenEdgeSite(kind, pki);
+  const site: EdgeSite = await givenEdgeSite(kind, pki, options);
   const standIns: RecordingServer[] = [];
   try {
     const start = async (role: 'authz' | 'rating-api', at: ListenAddress, spec: StandIn, respond: Responder): Promise<RecordingServer> => {
