@@ -69,6 +69,8 @@ export interface StackOptions {
   readonly serviceHost?: string;
   /** Which edges front the services; see {@link EdgeKind}. Default `dev`. */
   readonly edges?: EdgeKind;
+  /** Extra node options per service, before the service's own (a bench's `--cpu-prof`). */
+  readonly nodeArgs?: Readonly<Partial<Record<Service, readonly string[]>>>;
 }
 
 /**
@@ -205,7 +207,7 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
     const withRedis: NodeJS.ProcessEnv = redisUrl === undefined ? baseEnv : { ...baseEnv, REDIS_URL: redisUrl };
 
     const svc = (service: Service, name: string, workload: string, env: NodeJS.ProcessEnv, adminPort: number): Promise<void> =>
-      spawnChild(name, serviceLaunch(service, runtime), env, users.of(workload)).then((c) => waitUntilReady(c, `http://${HOST}:${adminPort}/readyz`, httpReady(`http://${HOST}:${adminPort}/readyz`), deadline));
+      spawnChild(name, serviceLaunch(service, runtime, REPO_ROOT, options.nodeArgs?.[service]), env, users.of(workload)).then((c) => waitUntilReady(c, `http://${HOST}:${adminPort}/readyz`, httpReady(`http://${HOST}:${adminPort}/readyz`), deadline));
     await Promise.all([
       svc('authz', 'authz', 'authz', { ...withRedis, AUTHZ_LISTEN: `${serviceHost}:${ports.authz.listen}`, AUTHZ_ADMIN_LISTEN: `${HOST}:${ports.authz.admin}`, POLICY_WASM: inherited.POLICY_WASM ?? POLICY_WASM, POLICY_DATA: inherited.POLICY_DATA ?? POLICY_DATA }, ports.authz.admin),
       svc(
