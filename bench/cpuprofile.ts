@@ -1,0 +1,78 @@
+/**
+ * A summary of a V8 .cpuprofile (what `node --cpu-prof` writes): self time per function, from each
+ * node's sample count and the profile's sampling interval. Used by `bench/edge.ts --profile`.
+ */
+import { z } from 'zod';
+
+const Profile = z.object({
+  nodes: z.array(
+    z.object({
+      id: z.number(),
+      callFrame: z.object({ functionName: z.string(), url: z.string(), lineNumber: z.number() }),
+      hitCount: z.number().optional(),
+    }),
+  ),
+  startTime: z.number(),
+  endTime: z.number(),
+  samples: z.array(z.number()).optional(),
+  timeDeltas: z.array(z.number()).optional(),
+});
+
+/** One function's share of a profile. */
+export interface SelfTime {
+  /** `name (file:line)`, the file relative to the repository when it is inside it. */
+  readonly fn: string;
+  readonly self_ms: number;
+  /** Of the profile's samples that were not idle. */
+  readonly share: number;
+}
+
+export interface ProfileSummary {
+  readonly duration_ms: number;
+  /** Time not idle: what the process spent working. */
+  readonly busy_ms: number;
+  readonly top: SelfTime[];
+}
+
+/** Node's frames that are not functions: idle is waiting, the rest (program, GC) is work. */
+const IDLE = '(idle)';
+
+function label(frame: { functionName: string; url: string; lineNumber: number }, root: string): string {
+  const name = frame.functionName === '' ? '(anonymous)' : frame.functionName;
+  if (frame.url === '') return name;
+  const url = frame.url.replace(/^file:\/\//, '');
+  const file = url.startsWith(root) ? url.slice(root.length).replace(/^\//, '') : url.replace(/^.*node_modules\//, 'node_modules/');
+  return `${name} (${file}:${frame.lineNumber + 1})`;
+}
+
+/**
+ * The `limit` functions with the most self time in `json` (a .cpuprofile's text). Time per sample is
+ * the profile's duration over its sample count; a function's self time sums over every node that
+ * has its frame (the same function reached by different call paths).
+ */
+export function summariseCpuProfile(json: string, root: string, limit = 12): ProfileSummary {
+  const p = Profile.parse(JSON.parse(json));
+  const hits = new Map<number, number>();
+  if (p.samples !== undefined && p.samples.length > 0) for (const id of p.samples) hits.set(id, (hits.get(id) ?? 0) + 1);
+  else for (const n of p.nodes) hits.set(n.id, n.hitCount ?? 0);
+  const total = [...hits.values()].reduce((a, b) => a + b, 0);
+  const durationMs = (p.endTime - p.startTime) / 1000;
+  const perSample = total === 0 ? 0 : durationMs / total;
+  const byFn = new Map<string, number>();
+  let idle = 0;
+  for (const n of p.nodes) {
+    const h = hits.get(n.id) ?? 0;
+    if (n.callFrame.functionName === IDLE) {
+      idle += h;
+      continue;
+    }
+    const key = label(n.callFrame, root);
+    byFn.set(key, (byFn.get(key) ?? 0) + h);
+  }
+  const busy = total - idle;
+  const top = [...byFn.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([fn, h]) => ({ fn, self_ms: Math.round(h * perSample * 10) / 10, share: busy === 0 ? 0 : Math.round((h / busy) * 1000) / 1000 }));
+  return { duration_ms: Math.round(durationMs), busy_ms: Math.round(busy * perSample), top };
+}
