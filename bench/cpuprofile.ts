@@ -18,6 +18,15 @@ const Profile = z.object({
   timeDeltas: z.array(z.number()).optional(),
 });
 
+/**
+ * A time window on the monotonic clock V8 stamps samples with (CLOCK_MONOTONIC on Linux, the clock
+ * of `process.hrtime`), in µs: the measured phase, without start-up and warm-up.
+ */
+export interface Window {
+  readonly fromUs: number;
+  readonly toUs: number;
+}
+
 /** One function's share of a profile. */
 export interface SelfTime {
   /** `name (file:line)`, the file relative to the repository when it is inside it. */
@@ -46,17 +55,29 @@ function label(frame: { functionName: string; url: string; lineNumber: number },
 }
 
 /**
- * The `limit` functions with the most self time in `json` (a .cpuprofile's text). Time per sample is
- * the profile's duration over its sample count; a function's self time sums over every node that
+ * The `limit` functions with the most self time in `json` (a .cpuprofile's text), over `window`
+ * when given (else the whole profile). Time per sample is the window's duration over its sample count; a function's self time sums over every node that
  * has its frame (the same function reached by different call paths).
  */
-export function summariseCpuProfile(json: string, root: string, limit = 12): ProfileSummary {
+export function summariseCpuProfile(json: string, root: string, limit = 12, window?: Window): ProfileSummary {
   const p = Profile.parse(JSON.parse(json));
   const hits = new Map<number, number>();
-  if (p.samples !== undefined && p.samples.length > 0) for (const id of p.samples) hits.set(id, (hits.get(id) ?? 0) + 1);
-  else for (const n of p.nodes) hits.set(n.id, n.hitCount ?? 0);
+  const samples = p.samples ?? [];
+  const deltas = p.timeDeltas ?? [];
+  const from = Math.max(p.startTime, window?.fromUs ?? -Infinity);
+  const to = Math.min(p.endTime, window?.toUs ?? Infinity);
+  if (samples.length > 0) {
+    // Each sample's timestamp is the start time plus the deltas so far (V8's monotonic µs).
+    let at = p.startTime;
+    samples.forEach((id, i) => {
+      at += deltas[i] ?? 0;
+      if (at >= from && at <= to) hits.set(id, (hits.get(id) ?? 0) + 1);
+    });
+  } else {
+    for (const n of p.nodes) hits.set(n.id, n.hitCount ?? 0);
+  }
   const total = [...hits.values()].reduce((a, b) => a + b, 0);
-  const durationMs = (p.endTime - p.startTime) / 1000;
+  const durationMs = Math.max(0, to - from) / 1000;
   const perSample = total === 0 ? 0 : durationMs / total;
   const byFn = new Map<string, number>();
   let idle = 0;

@@ -137,3 +137,15 @@ export async function envoyCounters(adminPort: number): Promise<Record<string, n
   }
   return out;
 }
+
+/** Envoy's request-time histograms (`/stats?usedonly&filter=rq_time`): name to cumulative P50 and P99, ms. */
+export function parseEnvoyHistograms(text: string): Record<string, { p50: number; p99: number }> {
+  const out: Record<string, { p50: number; p99: number }> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([^:]+): P0\(/.exec(line);
+    if (m === null) continue;
+    const q = (p: string): number => Number(new RegExp(`P${p}\\([^,]+,([^)]+)\\)`).exec(line)?.[1] ?? 'NaN');
+    out[m[1]!] = { p50: q('50'), p99: q('99') };
+  }
+  return out;
+}

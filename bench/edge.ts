@@ -30,7 +30,7 @@ import { summariseCpuProfile } from './cpuprofile.js';
 import { foldRounds, goalsOf, renderGoals, renderTable, type PhaseRun, type Row } from './edge-report.js';
 import { REFERENCES_BUILD, referencesMissing } from './edge-references.js';
 import { BENCH_EDGE_SETTINGS } from './edge-settings.js';
-import { bringUp, envoyCounters, STACK_NAMES, type BenchEdge, type StackKey, type Up } from './edge-stacks.js';
+import { bringUp, envoyCounters, parseEnvoyHistograms, STACK_NAMES, type BenchEdge, type StackKey, type Up } from './edge-stacks.js';
 import { edgeTargets, mintEdgeUsers, writeEdgeBenchData, type Mix } from './edge-workload.js';
 import { cpuSnapshot } from './proc-cpu.js';
 import { attack, findVegeta, mergedReport } from './vegeta.js';
@@ -177,6 +177,9 @@ async function measure(o: Options, setup: Setup, t: Tools, up: Up): Promise<{ ro
   return { rows, phases: runs };
 }
 
+/** Now on the clock V8's profiler stamps samples with (see cpuprofile.ts), µs. */
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
 function machine(): Record<string, unknown> {
   return { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavg_1m_at_start: Math.round((loadavg()[0] ?? 0) * 100) / 100 };
 }
@@ -198,12 +201,13 @@ async function benchmark(o: Options): Promise<void> {
     const goals = goalsOf(rows, cpuPhase);
     const endLoad = Math.round((loadavg()[0] ?? 0) * 100) / 100;
     process.stdout.write(`\n${renderTable(rows)}\n\nratios from this run (goals, not thresholds):\n${renderGoals(goals)}\n`);
-    process.stdout.write(`\nworkload: ${Object.entries(setup.mix).map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join(', ')}; machine: ${cpus().length} CPUs, load ${String(startLoad.loadavg_1m_at_start)} at start, ${endLoad} at end\n`);
+    process.stdout.write(`\nworkload: ${Object.entries(setup.mix).map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join(', ')}; machine: ${cpus().length} CPUs, load ${String(startLoad.loadavg_1m_at_start)} at start, ${endLoad} at end; services from ${up.stack.runtime === 'dist' ? 'dist/' : 'src/ through tsx'}\n`);
     if (t.referencesSkipped !== undefined) process.stdout.write(`references skipped: ${t.referencesSkipped}\n`);
     const out = {
       when: new Date().toISOString(),
       machine: { ...startLoad, loadavg_1m_at_end: endLoad },
       envoy: t.envoy,
+      services_runtime: up.stack.runtime,
       options: o,
       stacks: Object.fromEntries(up.edges.map((e) => [e.key, STACK_NAMES[e.key]])),
       references_skipped: t.referencesSkipped ?? null,
@@ -227,18 +231,6 @@ async function benchmark(o: Options): Promise<void> {
   }
 }
 
-/** Envoy's request-time histograms (`/stats?usedonly&filter=rq_time`): name to cumulative P50 and P99, ms. */
-export function parseEnvoyHistograms(text: string): Record<string, { p50: number; p99: number }> {
-  const out: Record<string, { p50: number; p99: number }> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([^:]+): P0\(/.exec(line);
-    if (m === null) continue;
-    const q = (p: string): number => Number(new RegExp(`P${p}\\([^,]+,([^)]+)\\)`).exec(line)?.[1] ?? 'NaN');
-    out[m[1]!] = { p50: q('50'), p99: q('99') };
-  }
-  return out;
-}
-
 async function profile(o: Options): Promise<void> {
   const t = await tools(o.references);
   const work = await mkdtemp(join(tmpdir(), 'zt-bench-edge-'));
@@ -251,16 +243,25 @@ async function profile(o: Options): Promise<void> {
       const dir = join(profilesRoot, key);
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
+      // Run as root, the services run as users of their own, who write their profiles here.
+      await chmod(dir, 0o1777);
       const prof = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+      await mkdir(join(work, key), { mode: 0o711 });
       const up = await bringUp({ keys: [key], work: join(work, key), pkiDir: setup.pkiDir, pkiConfig: setup.pkiConfig, dataPath: setup.dataPath, jwksPath: setup.jwksPath, envoy: t.envoy, region: setup.region, ...(t.references === undefined ? {} : { references: t.references }), nodeArgs: { authz: prof, rating: prof }, say: progress });
       let run: PhaseRun;
       let pids: Record<string, number>;
+      const window = { fromUs: 0, toUs: 0 };
       try {
         const edge = up.edges[0]!;
-        pids = { authz: up.stack.pids.authz ?? 0, 'rating-api': up.stack.pids.rating ?? 0 };
+        // authz runs in every stack but is on the project's path only.
+        pids = { ...(key === 'project' ? { authz: up.stack.pids.authz ?? 0 } : {}), 'rating-api': up.stack.pids.rating ?? 0 };
         progress(`profiling ${STACK_NAMES[key]}: ${o.warmup} s warm-up, then ${o.seconds} s at ${o.profileRate}/s`);
         await attack({ bin: t.vegeta, targetsFile: setup.targetsFile, rate: o.profileRate, seconds: o.warmup, tls: setup.tls, connectTo: `localhost:443:127.0.0.1:${edge.port}`, out: join(work, `${key}-warm.bin`) });
+        // Envoy's histograms from here on only, not the warm-up's.
+        await fetch(`http://127.0.0.1:${edge.adminPort}/reset_counters`, { method: 'POST' });
+        window.fromUs = monotonicUs();
         run = await phase(edge, `${o.profileRate}/s`, o.profileRate, o, setup, t.vegeta, join(work, `${key}.bin`));
+        window.toUs = monotonicUs();
         const stats = await (await fetch(`http://127.0.0.1:${edge.adminPort}/stats?usedonly`)).text();
         await writeFile(join(dir, 'envoy-stats.txt'), stats);
         const histograms = parseEnvoyHistograms(await (await fetch(`http://127.0.0.1:${edge.adminPort}/stats?usedonly&filter=rq_time`)).text());
@@ -273,10 +274,10 @@ async function profile(o: Options): Promise<void> {
       for (const [name, pid] of Object.entries(pids)) {
         const file = files.find((f) => f.endsWith('.cpuprofile') && f.includes(`.${pid}.`));
         if (file === undefined) continue;
-        perProcess[name] = { file: join('bench/results/profiles', key, file), ...summariseCpuProfile(await readFile(join(dir, file), 'utf8'), REPO_ROOT) };
+        perProcess[name] = { file: join('bench/results/profiles', key, file), ...summariseCpuProfile(await readFile(join(dir, file), 'utf8'), REPO_ROOT, 15, window) };
       }
       Object.assign(summary[key] as object, { node_profiles: perProcess });
-      process.stdout.write(`\n== ${STACK_NAMES[key]} at ${o.profileRate}/s: ${Math.round(run.result.answered_per_s)} req/s, p50 ${run.result.p50_ms} ms, p99 ${run.result.p99_ms} ms\n`);
+      process.stdout.write(`\n== ${STACK_NAMES[key]} at ${o.profileRate}/s (services from ${up.stack.runtime === 'dist' ? 'dist/' : 'src/ through tsx'}): ${Math.round(run.result.answered_per_s)} req/s, p50 ${run.result.p50_ms} ms, p99 ${run.result.p99_ms} ms\n`);
       process.stdout.write(`server CPU µs/req: ${Object.entries(run.cpuUs).map(([n, us]) => `${n} ${Math.round(us / Math.max(1, run.result.requests))}`).join(', ')}\n`);
       const h = (summary[key] as { envoy_rq_time_ms: Record<string, { p50: number; p99: number }> }).envoy_rq_time_ms;
       for (const [name, v] of Object.entries(h)) process.stdout.write(`envoy ${name}: p50 ${v.p50} ms, p99 ${v.p99} ms\n`);
