@@ -112,10 +112,10 @@ const statusMix = (codes: Record<string, number>): string => {
 /** The table: one line per stack and phase, then each process's CPU per request. */
 export function renderTable(rows: readonly Row[]): string {
   const col = (s: string | number, w: number): string => String(s).padStart(w);
-  const lines = [`${'stack'.padEnd(54)}${col('phase', 8)}${col('req/s', 9)}${col('2xx/s', 9)}${col('p50 ms', 9)}${col('p99 ms', 9)}${col('CPU µs/req', 11)}${col('vegeta µs', 10)}${col('new TLS', 8)}  status mix`];
+  const lines = [`${'stack'.padEnd(54)}${col('phase', 7)}${col('req/s', 8)}${col('2xx/s', 8)}${col('p50 ms', 11)}${col('p99 ms', 11)}${col('CPU µs/req', 11)}${col('vegeta µs', 10)}${col('new TLS', 8)}  status mix`];
   for (const r of rows) {
     lines.push(
-      `${STACK_NAMES[r.stack].padEnd(54)}${col(r.phase, 8)}${col(r.answered_per_s, 9)}${col(r.ok_per_s, 9)}${col(r.p50_ms, 9)}${col(r.p99_ms, 9)}${col(r.server_cpu_us_per_req, 11)}${col(r.loadgen_cpu_us_per_req, 10)}${col(r.tls_handshakes, 8)}  ${statusMix(r.status_codes)}`,
+      `${STACK_NAMES[r.stack].padEnd(54)}${col(r.phase, 7)}${col(Math.round(r.answered_per_s), 8)}${col(Math.round(r.ok_per_s), 8)}${col(r.p50_ms.toFixed(1), 11)}${col(r.p99_ms.toFixed(1), 11)}${col(Math.round(r.server_cpu_us_per_req), 11)}${col(Math.round(r.loadgen_cpu_us_per_req), 10)}${col(r.tls_handshakes, 8)}  ${statusMix(r.status_codes)}`,
     );
   }
   lines.push('', 'server CPU per request by process (µs):');
