@@ -10,6 +10,7 @@ const Profile = z.object({
       id: z.number(),
       callFrame: z.object({ functionName: z.string(), url: z.string(), lineNumber: z.number() }),
       hitCount: z.number().optional(),
+      children: z.array(z.number()).optional(),
     }),
   ),
   startTime: z.number(),
@@ -55,6 +56,20 @@ function label(frame: { functionName: string; url: string; lineNumber: number },
 }
 
 /**
+ * For a native frame (a stream write, a hash: no script of its own), ` <- ` the nearest caller
+ * outside Node's internals, so that a write is told apart by who writes (a logger or an HTTP
+ * response). Empty for a JavaScript frame.
+ */
+function via(id: number, frame: { url: string }, parent: ReadonlyMap<number, number>, byId: ReadonlyMap<number, { callFrame: { functionName: string; url: string; lineNumber: number } }>, root: string): string {
+  if (frame.url !== '') return '';
+  for (let up = parent.get(id); up !== undefined; up = parent.get(up)) {
+    const f = byId.get(up)?.callFrame;
+    if (f !== undefined && f.url !== '' && !f.url.startsWith('node:')) return ` <- ${label(f, root)}`;
+  }
+  return '';
+}
+
+/**
  * The `limit` functions with the most self time in `json` (a .cpuprofile's text), over `window`
  * when given (else the whole profile). Time per sample is the window's duration over its sample count; a function's self time sums over every node that
  * has its frame (the same function reached by different call paths).
@@ -80,6 +95,9 @@ export function summariseCpuProfile(json: string, root: string, limit = 12, wind
   const durationMs = Math.max(0, to - from) / 1000;
   const perSample = total === 0 ? 0 : durationMs / total;
   const byFn = new Map<string, number>();
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
   let idle = 0;
   for (const n of p.nodes) {
     const h = hits.get(n.id) ?? 0;
@@ -87,7 +105,7 @@ export function summariseCpuProfile(json: string, root: string, limit = 12, wind
       idle += h;
       continue;
     }
-    const key = label(n.callFrame, root);
+    const key = label(n.callFrame, root) + via(n.id, n.callFrame, parent, byId, root);
     byFn.set(key, (byFn.get(key) ?? 0) + h);
   }
   const busy = total - idle;

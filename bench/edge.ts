@@ -6,8 +6,8 @@
  * client certificate, the same 1,000 ES256 users and the same write-heavy mix with about 8% denials
  * (bench/edge-workload.ts), against the same rating API. The load comes from vegeta (VEGETA_BIN).
  *
- * Each round runs every stack in turn (a rotating order, so machine noise falls on all alike): as
- * fast as it answers (`max`), then at fixed rates (500/s and 1000/s, open loop). Per phase: req/s,
+ * Each round runs each phase for every stack in turn (a rotating order, so machine noise falls on
+ * all alike): as fast as it answers (`max`), then at fixed rates (500/s and 1000/s, open loop). Per phase: req/s,
  * p50/p99, the status mix, new TLS connections (Envoy's listener ssl.handshake), and every server
  * process's CPU from /proc; the load generator's CPU apart. Prints a table, writes JSON.
  * `--profile` instead runs each stack alone at a fixed rate with `node --cpu-prof` on authz and the
@@ -16,6 +16,7 @@
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { runCli } from '../src/cli/run.js';
 import { initPki } from '../src/pki/authority.js';
@@ -48,6 +49,9 @@ interface Options {
   cpuPhase: string;
   out: string;
 }
+
+/** The pause before each measured phase. */
+const SETTLE_MS = 2000;
 
 function progress(line: string): void {
   process.stderr.write(`bench:edge ${line}\n`);
@@ -154,11 +158,16 @@ async function measure(o: Options, setup: Setup, t: Tools, up: Up): Promise<{ ro
   }
   const runs: PhaseRun[] = [];
   const bins = new Map<string, string[]>();
+  // Phase by phase, the stacks in a rotating order within each: the runs a ratio compares sit
+  // next to each other in time, so a neighbour's burst on this shared machine falls on all alike.
   for (let r = 0; r < o.rounds; r++) {
-    const n = up.edges.length;
-    const order = [...up.edges.slice(r % n), ...up.edges.slice(0, r % n)];
-    for (const edge of order) {
-      for (const p of phases) {
+    for (const [i, p] of phases.entries()) {
+      const n = up.edges.length;
+      const shift = (r * phases.length + i) % n;
+      for (const edge of [...up.edges.slice(shift), ...up.edges.slice(0, shift)]) {
+        // A phase past a stack's capacity leaves queued work behind (checks, writes); let it drain
+        // before the next phase, so that it is not counted there.
+        await sleep(SETTLE_MS);
         progress(`round ${r + 1}/${o.rounds}: ${STACK_NAMES[edge.key]}, ${p.name}, ${o.seconds} s`);
         const out = join(resultsDir, `${edge.key}-${p.rate}-${r}.bin`);
         const run = await phase(edge, p.name, p.rate, o, setup, t.vegeta, out);
@@ -304,7 +313,7 @@ const program = new Command('bench:edge')
   .option('--requests <n>', 'distinct requests in the targets (vegeta cycles through them)', positiveInt('--requests'), 20000)
   .option('--no-references', 'skip the references even when OPA_ENVOY_BIN and RATELIMIT_BIN are set')
   .option('--profile', 'per-process CPU profile of each stack alone (node --cpu-prof, Envoy /stats) instead of the comparison')
-  .option('--profile-rate <n>', 'the fixed rate of a --profile run', positiveInt('--profile-rate'), 1000)
+  .option('--profile-rate <n>', 'the fixed rate of a --profile run (below every stack\'s capacity, so that the profile is of work, not of queues)', positiveInt('--profile-rate'), 300)
   // At max every stack is loaded alike (the same requests in flight), so its CPU per answer is
   // what a request costs under load. A fixed rate below saturation adds the per-wake-up cost of an
   // idle-ish server; one past a stack's capacity measures its queues and timeouts.
