@@ -173,6 +173,8 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   const edgeWorkloads = edges === 'none' ? [] : Object.keys(ports.edges).map((region) => `edge-${region}`);
   const workloads = ['authz', 'rating-api', ...edgeWorkloads, ...(options.redis === 'local' ? [REDIS_SERVER_WORKLOAD] : [])];
   const shared = [inherited.POLICY_WASM ?? POLICY_WASM, inherited.POLICY_DATA ?? POLICY_DATA, pkiConfig, ...(edges === 'dev' ? [inherited.ENVOY_CONFIG ?? ENVOY_YAML] : [])];
+  // Before the users: they are handed the policy wasm among the shared files, so it must exist.
+  await ensurePolicy(inherited, say);
   const users = await withPkiLock(layout, () => prepareServiceUsers(layout, spec, options.uidBase ?? DEFAULT_UID_BASE, workloads, shared), { wait: true });
   note(`isolation: ${users.description}`);
 
@@ -188,7 +190,6 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   };
 
   try {
-    await ensurePolicy(inherited, say);
     let redis: RedisServer | undefined;
     if (options.redis === 'local') {
       const port = await portApartFrom(ports);
