@@ -41,6 +41,7 @@ import { startPlaintextRedis, type PlaintextRedis } from './plaintext-redis.js';
 import { givenBuiltPolicy, wasmPath } from '../test/helpers/given-policy.js';
 import type { LoadJob, LoadRequest, LoadResult } from './authz-loadgen.js';
 import { startHelloWorld, startOpa, type Tls } from './authz-targets.js';
+import { pidCpuUs } from './proc-cpu.js';
 import { buildWorkload, writeBenchData } from './authz-workload.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -94,13 +95,7 @@ const selfCpu: CpuMeter = () => {
 };
 
 function pidCpu(pid: number): CpuMeter {
-  return async () => {
-    const { readFile } = await import('node:fs/promises');
-    // Fields 14 and 15 of /proc/<pid>/stat: utime and stime in clock ticks (100 per second on Linux).
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10_000;
-  };
+  return () => pidCpuUs(pid);
 }
 
 /**

@@ -23,7 +23,6 @@ import { Agent, request } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { isMap, isSeq, parseDocument } from 'yaml';
 import { runCli } from '../src/cli/run.js';
 import { initPki } from '../src/pki/authority.js';
 import { PkiLayout } from '../src/shared/pki/pki-layout.js';
@@ -39,6 +38,7 @@ import { ORPHAN_GUARD_ENV } from '../src/stack/parent-watch.js';
 import { freePort } from '../src/shared/listen.js';
 import { waitUntilReady } from '../src/stack/ready.js';
 import { startStack } from '../src/stack/stack.js';
+import { raiseEnvoyBackstop } from './envoy-copy.js';
 
 interface Target {
   readonly key: 'direct' | 'dev_edge' | 'envoy';
@@ -147,22 +147,6 @@ function denyReason(body: string): string {
   } catch {
     return body.slice(0, 40);
   }
-}
-
-/**
- * Raises the local_ratelimit backstop of a generated Envoy config out of the way (as the policy
- * data's limits are): at 400/s per edge it would cap the Envoy path and count 429s as its cost.
- */
-async function raiseEnvoyBackstop(configFile: string): Promise<void> {
-  const doc = parseDocument(await readFile(configFile, 'utf8'));
-  const httpFilters = ['static_resources', 'listeners', 0, 'filter_chains', 0, 'filters', 0, 'typed_config', 'http_filters'];
-  const filters: unknown = doc.getIn(httpFilters);
-  const index = isSeq(filters) ? filters.items.findIndex((f) => isMap(f) && f.get('name') === 'envoy.filters.http.local_ratelimit') : -1;
-  if (index < 0) throw new Error(`${configFile}: no envoy.filters.http.local_ratelimit to raise`);
-  const bucket = [...httpFilters, index, 'typed_config', 'token_bucket'];
-  doc.setIn([...bucket, 'max_tokens'], 1e7);
-  doc.setIn([...bucket, 'tokens_per_fill'], 1e7);
-  await writeFile(configFile, doc.toString({ lineWidth: 0 }));
 }
 
 function positiveInt(name: string): (text: string) => number {

@@ -57,10 +57,10 @@ async function newestMtime(dir: string): Promise<number> {
   return newest;
 }
 
-/** `node [--import tsx] --import <orphan guard> <service main>`. */
-export function serviceLaunch(service: Service, runtime: Runtime, root = REPO_ROOT): Launch {
+/** `node [node args] [--import tsx] --import <orphan guard> <service main>`; `nodeArgs` such as `--cpu-prof`. */
+export function serviceLaunch(service: Service, runtime: Runtime, root = REPO_ROOT, nodeArgs: readonly string[] = []): Launch {
   const main = runtime === 'dist' ? join(root, 'dist', service, 'main.js') : join(root, 'src', service, 'main.ts');
-  return { command: process.execPath, args: [...preloads(runtime, root), main] };
+  return { command: process.execPath, args: [...nodeArgs, ...preloads(runtime, root), main] };
 }
 
 /** `node ... watchdog <command> <args>`: for a program that cannot preload the guard itself. */

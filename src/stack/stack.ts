@@ -69,6 +69,8 @@ export interface StackOptions {
   readonly serviceHost?: string;
   /** Which edges front the services; see {@link EdgeKind}. Default `dev`. */
   readonly edges?: EdgeKind;
+  /** Extra node options per service, before the service's own (a bench's `--cpu-prof`). */
+  readonly nodeArgs?: Readonly<Partial<Record<Service, readonly string[]>>>;
 }
 
 /**
@@ -171,6 +173,8 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   const edgeWorkloads = edges === 'none' ? [] : Object.keys(ports.edges).map((region) => `edge-${region}`);
   const workloads = ['authz', 'rating-api', ...edgeWorkloads, ...(options.redis === 'local' ? [REDIS_SERVER_WORKLOAD] : [])];
   const shared = [inherited.POLICY_WASM ?? POLICY_WASM, inherited.POLICY_DATA ?? POLICY_DATA, pkiConfig, ...(edges === 'dev' ? [inherited.ENVOY_CONFIG ?? ENVOY_YAML] : [])];
+  // Before the users: they are handed the policy wasm among the shared files, so it must exist.
+  await ensurePolicy(inherited, say);
   const users = await withPkiLock(layout, () => prepareServiceUsers(layout, spec, options.uidBase ?? DEFAULT_UID_BASE, workloads, shared), { wait: true });
   note(`isolation: ${users.description}`);
 
@@ -186,7 +190,6 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   };
 
   try {
-    await ensurePolicy(inherited, say);
     let redis: RedisServer | undefined;
     if (options.redis === 'local') {
       const port = await portApartFrom(ports);
@@ -205,7 +208,7 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
     const withRedis: NodeJS.ProcessEnv = redisUrl === undefined ? baseEnv : { ...baseEnv, REDIS_URL: redisUrl };
 
     const svc = (service: Service, name: string, workload: string, env: NodeJS.ProcessEnv, adminPort: number): Promise<void> =>
-      spawnChild(name, serviceLaunch(service, runtime), env, users.of(workload)).then((c) => waitUntilReady(c, `http://${HOST}:${adminPort}/readyz`, httpReady(`http://${HOST}:${adminPort}/readyz`), deadline));
+      spawnChild(name, serviceLaunch(service, runtime, REPO_ROOT, options.nodeArgs?.[service]), env, users.of(workload)).then((c) => waitUntilReady(c, `http://${HOST}:${adminPort}/readyz`, httpReady(`http://${HOST}:${adminPort}/readyz`), deadline));
     await Promise.all([
       svc('authz', 'authz', 'authz', { ...withRedis, AUTHZ_LISTEN: `${serviceHost}:${ports.authz.listen}`, AUTHZ_ADMIN_LISTEN: `${HOST}:${ports.authz.admin}`, POLICY_WASM: inherited.POLICY_WASM ?? POLICY_WASM, POLICY_DATA: inherited.POLICY_DATA ?? POLICY_DATA }, ports.authz.admin),
       svc(
