@@ -3,7 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -91,8 +91,13 @@ describe('the embedded stack runner (startStack, npm start)', function () {
         assert.deepEqual(Object.keys(stack.pids).sort(), ['authz', 'edge-eu-central', 'edge-us-east', 'rating']);
         assert.equal(stack.edges, edges);
         assert.ok(lines.some((l) => l.includes('PKI: created ca')), 'the PKI was created');
-        for (const [name, port] of Object.entries(stack.ports)) {
-          if (!name.endsWith('Admin')) continue;
+        const admins: [string, number][] = [
+          ['authz', stack.ports.authz.admin],
+          ['rating', stack.ports.rating.admin],
+          ...Object.entries(stack.ports.edges).map(([region, p]): [string, number] => [`edge-${region}`, p.admin]),
+        ];
+        assert.equal(admins.length, 4);
+        for (const [name, port] of admins) {
           if (edges === 'envoy' && name.startsWith('edge')) {
             const ready = await fetch(`http://127.0.0.1:${port}/ready`);
             assert.deepEqual([ready.status, (await ready.text()).trim()], [200, 'LIVE'], name);
@@ -129,6 +134,26 @@ describe('the embedded stack runner (startStack, npm start)', function () {
       }
     });
   }
+
+  it('builds the policy a fresh checkout does not have yet, before handing it to the service users, and comes up', async () => {
+    const wasm = join(REPO_ROOT, 'policies', 'build', 'policy.wasm');
+    const aside = `${wasm}.aside-${process.pid}`;
+    await rename(wasm, aside);
+    const lines: string[] = [];
+    try {
+      const stack = await start({ pkiDir: join(dir, 'fresh-checkout-pki') }, lines);
+      try {
+        assert.ok(lines.some((l) => l.includes('building the policy')), 'the stack said it built the policy');
+        assert.ok(existsSync(wasm), 'and the wasm is there');
+        assert.equal((await fetch(`http://127.0.0.1:${stack.ports.authz.admin}/readyz`)).status, 200);
+      } finally {
+        await stack.stop();
+      }
+    } finally {
+      if (existsSync(wasm)) await rm(aside, { force: true });
+      else await rename(aside, wasm);
+    }
+  });
 
   it('takes the whole stack down, naming the child, when one child dies', async () => {
     const pki = await givenPki();
