@@ -85,22 +85,21 @@ function ratingApp(config: RatingConfig, deps: RatingDeps, streams: StreamServer
   app.set('strict routing', true);
   // Proxies are never trusted for addresses: identity comes from the TLS peer, not from headers.
   app.set('trust proxy', false);
-  // The request's id is its x-request-id, made sane once here: handlers and the error exit read it
-  // back with requestIdFrom, which keeps a valid id as it is. It is echoed on every response.
+  // One middleware before routing, so the common path takes one step here. The request's id is
+  // its x-request-id, made sane once: handlers and the error exit read it back with requestIdFrom,
+  // which keeps a valid id as it is. It is echoed on every response. Then the peer: only an edge
+  // strips client-supplied x-zt-* headers and asks authz first, so anything else (a client,
+  // another service, a foreign trust domain) is 403 `untrusted_peer`.
   app.use((req, res, next) => {
     const id = requestIdFrom(req.headers['x-request-id']);
     req.headers['x-request-id'] = id;
     res.setHeader('x-request-id', id);
-    next();
-  });
-  // Only an edge strips client-supplied x-zt-* headers and asks authz first, so anything else (a
-  // client, another service, a foreign trust domain) is 403 `untrusted_peer`.
-  app.use((req, _res, next) => {
     next(peerOfKind(req.socket, config.trustDomain, 'edge') === undefined ? ratingError('untrusted_peer') : undefined);
   });
-  app.use(healthRoutes());
-  app.use(streams.routes());
-  app.use(ratingRoutes(deps));
+  // Every route on the app's own router (case-sensitive and strict, set above), in this order.
+  healthRoutes(app);
+  streams.routes(app);
+  ratingRoutes(app, deps);
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

@@ -1,4 +1,4 @@
-import { Router, type Request, type Response } from 'express';
+import type { IRouter, Request, Response } from 'express';
 import { requestIdFrom } from '../shared/http/request-id.js';
 import type { Logger } from '../shared/logger.js';
 import { checkRole, checkTenant } from './access.js';
@@ -6,6 +6,7 @@ import { viewOf } from './aggregate.js';
 import { callerFrom, type Caller } from './caller.js';
 import { methodNotAllowed } from './error-handler.js';
 import { readJsonBody } from './json-body.js';
+import { sendJson } from './json-response.js';
 import type { ItemKey, RatingStore } from './rating-store.js';
 import { deleteRating, storedRating, writeRating } from './rating-writes.js';
 import { itemParamsSchema, parseOrReject, ratingBodySchema, userParamsSchema } from './validation.js';
@@ -19,25 +20,25 @@ interface RatingRoutesDeps {
 }
 
 /**
- * The rating endpoints. Each handler goes through the same steps in the same order, so the answer
- * to a request with several faults is predictable: caller (401), path (400), tenant (403), role
- * (403), body (415/413/400), store (503). The body is read only after the caller is authorised.
+ * Adds the rating endpoints to `router` (the app's own, so that a request is matched against one
+ * list of routes, not router after router). Each handler goes through the same steps in the same
+ * order, so the answer to a request with several faults is predictable: caller (401), path (400),
+ * tenant (403), role (403), body (415/413/400), store (503). The body is read only after the
+ * caller is authorised.
  */
-export function ratingRoutes({ store, logger }: RatingRoutesDeps): Router {
-  const router = Router({ caseSensitive: true, strict: true });
-
+export function ratingRoutes(router: IRouter, { store, logger }: RatingRoutesDeps): void {
   router
     .route(RATINGS_PATH)
     .get(async (req, res) => {
       const { params } = authorise(req, 'read');
       const aggregate = await store.aggregate(params);
-      res.json({ item: params.item, ...viewOf(aggregate) });
+      sendJson(req, res, 200, { item: params.item, ...viewOf(aggregate) });
     })
     .post(async (req, res) => {
       const { caller, params } = authorise(req, 'write');
       const rating = storedRating(parseOrReject(ratingBodySchema, await readJsonBody(req, res)));
       const result = await writeRating({ store, logger, requestId: requestIdFrom(req.headers['x-request-id']), caller, key: params, via: 'rest' }, rating);
-      res.status(result.status).json(result.body);
+      sendJson(req, res, result.status, result.body);
     })
     .all(methodNotAllowed(['GET', 'HEAD', 'POST']));
 
@@ -50,8 +51,6 @@ export function ratingRoutes({ store, logger }: RatingRoutesDeps): Router {
       res.status(204).end();
     })
     .all(methodNotAllowed(['DELETE']));
-
-  return router;
 }
 
 /** The caller, the validated path and the access checks of a read or write, in that order. */
@@ -72,14 +71,12 @@ function authoriseDelete(req: Request): { caller: Caller; params: ItemKey & { us
   return { caller, params };
 }
 
-/** `GET /healthz` on the mTLS listener, for an edge's upstream health checks. */
-export function healthRoutes(): Router {
-  const router = Router({ caseSensitive: true, strict: true });
+/** Adds `GET /healthz` on the mTLS listener, for an edge's upstream health checks. */
+export function healthRoutes(router: IRouter): void {
   router
     .route('/healthz')
-    .get((_req: Request, res: Response) => {
-      res.json({ status: 'ok' });
+    .get((req: Request, res: Response) => {
+      sendJson(req, res, 200, { status: 'ok' });
     })
     .all(methodNotAllowed(['GET', 'HEAD']));
-  return router;
 }
