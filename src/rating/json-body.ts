@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import express, { type Request, type Response } from 'express';
 import type { AppError } from '../shared/errors.js';
 import { ratingError } from './rating-errors.js';
@@ -30,7 +29,7 @@ const parser = express.json({
  */
 export function readJsonBody(req: Request, res: Response): Promise<unknown> {
   if (!isJson(req.headers['content-type'])) return Promise.reject(ratingError('unsupported_media_type'));
-  const length = plainLength(req.headers);
+  const length = plainLength(req);
   if (length !== undefined) return readPlainBody(req, length);
   return new Promise((resolve, reject) => {
     void parser(req, res, (err?: unknown) => {
@@ -40,8 +39,13 @@ export function readJsonBody(req: Request, res: Response): Promise<unknown> {
   });
 }
 
-/** The body's length when the request is the plain case readJsonBody reads itself, else undefined. */
-function plainLength(headers: IncomingHttpHeaders): number | undefined {
+/**
+ * The body's length when the request is the plain case readJsonBody reads itself, else undefined.
+ * A request whose connection can no longer be read is left to body-parser, which does not read it.
+ */
+function plainLength(req: Request): number | undefined {
+  const headers = req.headers;
+  if (req.socket?.readable !== true) return undefined;
   if (headers['content-type'] !== 'application/json' || headers['content-encoding'] !== undefined || headers['transfer-encoding'] !== undefined) return undefined;
   const text = headers['content-length'];
   if (text === undefined || !/^[0-9]{1,5}$/.test(text)) return undefined;

@@ -54,7 +54,7 @@ describe('reading a plain JSON body', () => {
 
   it('reads a body that arrives in several chunks', async () => {
     const stream = readable();
-    const req = Object.assign(stream, { headers: { 'content-type': 'application/json', 'content-length': '25' } }) as unknown as Request;
+    const req = Object.assign(stream, { headers: { 'content-type': 'application/json', 'content-length': '25' }, socket: { readable: true } }) as unknown as Request;
     const read = readJsonBody(req, {} as Response);
     stream.push('{"score":5,');
     stream.push('"comment":"x"}');
@@ -64,7 +64,7 @@ describe('reading a plain JSON body', () => {
 
   it('rejects a request that ends early with 400 invalid_request, as body-parser does', async () => {
     const stream = readable();
-    const req = Object.assign(stream, { headers: { 'content-type': 'application/json', 'content-length': '11' } }) as unknown as Request;
+    const req = Object.assign(stream, { headers: { 'content-type': 'application/json', 'content-length': '11' }, socket: { readable: true } }) as unknown as Request;
     const read = readJsonBody(req, {} as Response);
     stream.push('{"sc');
     stream.emit('aborted');
