@@ -95,7 +95,7 @@ const FIRST_NON_WHITESPACE = /^[ \t\n\r]*([^ \t\n\r]|$)/;
  * empty: only an object or an array, and a SyntaxError with the message body-parser's would have,
  * which the log keeps as the cause.
  */
-export function parseStrictJson(body: string): unknown {
+function parseStrictJson(body: string): unknown {
   if (body[0] !== '{' && body[0] !== '[') {
     const first = FIRST_NON_WHITESPACE.exec(body)?.[1] ?? '';
     if (first !== '{' && first !== '[') throw strictViolation(body, first);
