@@ -12,7 +12,7 @@
  * rating API's structural work is chosen from. Prints tables and writes bench/results/rating.json.
  * A script, not a test: nothing here asserts a timing.
  */
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -289,7 +289,6 @@ async function benchStore(store: Store, opts: BenchOptions, ctx: { pkiDir: strin
   if (profileDir !== undefined) {
     await rm(profileDir, { recursive: true, force: true });
     await mkdir(profileDir, { recursive: true });
-    await chmod(profileDir, 0o777);
   }
   progress(`${store}: starting the rating API (${ctx.runtime})`);
   const server = await startRating(store, ctx.pkiDir, ctx.pkiConfig, ctx.runtime, ctx.work, profileDir);
