@@ -5,7 +5,7 @@ import { buildAdminApp } from '../shared/http/admin-app.js';
 import { requestIdFrom } from '../shared/http/request-id.js';
 import type { BuiltApp } from '../shared/service.js';
 import { createMtlsServer } from '../shared/tls/mtls-server.js';
-import { peerOfKind } from '../shared/tls/peer-identity.js';
+import { peerIdentity, type PeerIdentity } from '../shared/tls/peer-identity.js';
 import type { TlsMaterial } from '../shared/tls/workload-tls.js';
 import type { RatingConfig } from './config.js';
 import type { RatingDeps } from './create-deps.js';
@@ -85,23 +85,34 @@ function ratingApp(config: RatingConfig, deps: RatingDeps, streams: StreamServer
   app.set('strict routing', true);
   // Proxies are never trusted for addresses: identity comes from the TLS peer, not from headers.
   app.set('trust proxy', false);
-  // The request's id is its x-request-id, made sane once here: handlers and the error exit read it
-  // back with requestIdFrom, which keeps a valid id as it is. It is echoed on every response.
+  // One middleware before routing, so the common path takes one step here. The request's id is
+  // its x-request-id, made sane once: handlers and the error exit read it back with requestIdFrom,
+  // which keeps a valid id as it is. It is echoed on every response. Then the peer: only an edge
+  // strips client-supplied x-zt-* headers and asks authz first, so anything else (a client,
+  // another service, a foreign trust domain) is 403 `untrusted_peer`. So is an edge certificate
+  // that does not allow TLS client authentication: the listener refuses its connection after the
+  // handshake, but a request sent along with the handshake has already been parsed by then, and
+  // must not run (a moderator's DELETE did).
+  // A read or write of `.../ratings` with a plain path then goes straight to its handler (see
+  // ratingRoutes); everything else is routed.
+  const ratings = ratingRoutes(deps);
   app.use((req, res, next) => {
     const id = requestIdFrom(req.headers['x-request-id']);
     req.headers['x-request-id'] = id;
     res.setHeader('x-request-id', id);
-    next();
+    if (!isEdge(peerIdentity(req.socket, config.trustDomain))) next(ratingError('untrusted_peer'));
+    else if (!ratings.shortcut(req, res, next)) next();
   });
-  // Only an edge strips client-supplied x-zt-* headers and asks authz first, so anything else (a
-  // client, another service, a foreign trust domain) is 403 `untrusted_peer`.
-  app.use((req, _res, next) => {
-    next(peerOfKind(req.socket, config.trustDomain, 'edge') === undefined ? ratingError('untrusted_peer') : undefined);
-  });
-  app.use(healthRoutes());
-  app.use(streams.routes());
-  app.use(ratingRoutes(deps));
+  // Every route on the app's own router (case-sensitive and strict, set above), in this order.
+  healthRoutes(app);
+  streams.routes(app);
+  ratings.addTo(app);
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;
+}
+
+/** A peer the rating API serves: an edge of the trust domain whose certificate allows TLS client authentication. */
+function isEdge(peer: PeerIdentity | undefined): boolean {
+  return peer?.clientAuth === true && peer.spiffeId?.kind === 'edge';
 }

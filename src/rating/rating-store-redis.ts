@@ -1,12 +1,12 @@
 import type { Redis, Result } from 'ioredis';
-import { z } from 'zod';
 import { closeRedisClient, createRedisClient, type RedisServer } from '../shared/redis-client.js';
 import type { WorkloadTls } from '../shared/tls/workload-tls.js';
-import { aggregateFromCounts, asScore, emptyAggregate, type Aggregate } from './aggregate.js';
+import { asScore, type Aggregate } from './aggregate.js';
 import { eventsChannel } from './feed/events-channel.js';
 import { ratingError } from './rating-errors.js';
 import { PUT_SCRIPT, REMOVE_SCRIPT, SNAPSHOT_SCRIPT } from './rating-scripts.js';
 import type { ItemKey, ItemSnapshot, PutOutcome, RatingStore, RemoveOutcome, StoredRating } from './rating-store.js';
+import { aggregateReply, scriptReply, snapshotReply } from './redis-replies.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -33,9 +33,6 @@ const COMMAND_TIMEOUT_MS = 2000;
 /** Every key of the store starts with this. */
 const KEY_PREFIX = 'zt:rating:';
 
-const replySchema = z.tuple([z.number().int(), z.number().int(), z.number().int()]).rest(z.string().nullable());
-const snapshotSchema = z.tuple([z.number().int()]).rest(z.string().nullable());
-
 /**
  * Ratings in Redis, shared by every rating API replica. Each write is one Lua script that updates
  * the user's rating and the item's aggregate together and publishes the change on the item's
@@ -59,26 +56,23 @@ export class RedisRatingStore implements RatingStore {
 
   async put(key: ItemKey, user: string, rating: StoredRating): Promise<PutOutcome> {
     const k = keysOf(key);
-    const reply = await this.#run(() => this.#client.ztRatingPut(2, k.users, k.agg, user, String(rating.score), JSON.stringify(rating), eventsChannel(key)), toScriptReply);
+    const reply = await this.#run(() => this.#client.ztRatingPut(2, k.users, k.agg, user, String(rating.score), JSON.stringify(rating), eventsChannel(key)), scriptReply);
     const previousScore = asScore(reply.old);
     return { created: reply.flag === 1, aggregate: reply.aggregate, seq: reply.seq, ...(previousScore === undefined ? {} : { previousScore }) };
   }
 
   async remove(key: ItemKey, user: string): Promise<RemoveOutcome> {
     const k = keysOf(key);
-    const reply = await this.#run(() => this.#client.ztRatingRemove(2, k.users, k.agg, user, eventsChannel(key)), toScriptReply);
+    const reply = await this.#run(() => this.#client.ztRatingRemove(2, k.users, k.agg, user, eventsChannel(key)), scriptReply);
     return { deleted: reply.flag === 1, aggregate: reply.aggregate, seq: reply.seq };
   }
 
   async aggregate(key: ItemKey): Promise<Aggregate> {
-    return this.#run(() => this.#client.hmget(keysOf(key).agg, 'count', 'sum', '1', '2', '3', '4', '5'), toAggregate);
+    return this.#run(() => this.#client.hmget(keysOf(key).agg, 'count', 'sum', '1', '2', '3', '4', '5'), aggregateReply);
   }
 
   async snapshot(key: ItemKey): Promise<ItemSnapshot> {
-    return this.#run(() => this.#client.ztRatingSnapshot(1, keysOf(key).agg), (reply) => {
-      const [seq, ...fields] = snapshotSchema.parse(reply);
-      return { seq, aggregate: toAggregate(fields) };
-    });
+    return this.#run(() => this.#client.ztRatingSnapshot(1, keysOf(key).agg), snapshotReply);
   }
 
   isReady(): boolean {
@@ -118,29 +112,4 @@ export class RedisRatingStore implements RatingStore {
 function keysOf(key: ItemKey): { users: string; agg: string } {
   const base = `${KEY_PREFIX}${key.tenant}:${key.item}`;
   return { users: `${base}:users`, agg: `${base}:agg` };
-}
-
-interface ScriptReply {
-  readonly flag: number;
-  readonly old: number;
-  readonly seq: number;
-  readonly aggregate: Aggregate;
-}
-
-function toScriptReply(reply: unknown): ScriptReply {
-  const r = replySchema.parse(reply);
-  const [flag, old, seq, ...fields] = r;
-  return { flag, old, seq, aggregate: toAggregate(fields) };
-}
-
-/** HMGET count sum 1 2 3 4 5 as an Aggregate; all-missing fields are an item never rated. */
-function toAggregate(fields: unknown): Aggregate {
-  const f = z.array(z.string().nullable()).length(7).parse(fields);
-  if (f.every((v) => v === null)) return emptyAggregate();
-  const n = f.map((v) => {
-    const x = Number(v ?? '0');
-    if (!Number.isSafeInteger(x) || x < 0) throw new Error(`aggregate field is not a count: ${v}`);
-    return x;
-  });
-  return aggregateFromCounts(n);
 }

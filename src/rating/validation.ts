@@ -8,6 +8,9 @@ import { ratingError, type FieldError } from './rating-errors.js';
  */
 export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
+/** ID_PATTERN unanchored, to build a larger pattern from. */
+export const ID_SOURCE = ID_PATTERN.source.slice(1, -1);
+
 const ID_MESSAGE = 'must be 1-64 characters of a-z, 0-9, ".", "_" or "-", starting with a letter or digit';
 const MAX_COMMENT = 500;
 

@@ -10,7 +10,7 @@
  * The subprotocol: when the client offers any, it must offer `zt-ratings.v1`, which is the one
  * selected; a `bearer.<token>` entry is never echoed back.
  */
-import { Router, type Request } from 'express';
+import type { IRouter, Request } from 'express';
 import { decodeJwt } from 'jose';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { errorMessage } from '../../shared/errors.js';
@@ -68,9 +68,8 @@ export class StreamServer {
     return this.#sessions.size;
   }
 
-  /** The handshake route; mounted before the rating routes (`ratings/stream` would read as a user). */
-  routes(): Router {
-    const router = Router({ caseSensitive: true, strict: true });
+  /** Adds the handshake route to `router`, before the rating routes (`ratings/stream` would read as a user). */
+  routes(router: IRouter): void {
     router.get(STREAM_PATH, async (req, res) => {
       const { caller, params } = authorise(req, 'read');
       const upgrade = upgradeOf(req);
@@ -166,7 +165,6 @@ export class StreamServer {
         s.start(snapshot, subscription, early);
       });
     });
-    return router;
   }
 
   /**

@@ -181,4 +181,40 @@ export function ratingWritesAndReads(ctx: SuiteContext): void {
       assert.equal(line?.status, 400);
     });
   });
+
+  describe('a plain path and the same path percent-encoded', () => {
+    // A plain .../ratings path goes straight to its handler; an encoded one is routed and decoded by
+    // Express first. Both must answer alike, head and body.
+    const ENCODED = '/v1/tenants/%61cme/items/%69%31/ratings';
+    const head = (res: { status: number; headers: Record<string, string> }): unknown => {
+      const { date: _date, 'x-request-id': _id, ...rest } = res.headers;
+      return { status: res.status, ...rest };
+    };
+
+    it('answers a write and a read the same way', async () => {
+      // Two raters with names of one length, so that the two answers have one length too.
+      const plain = await post(ACME_I1, rater('amy'), { score: 4 });
+      const encoded = await post(ENCODED, rater('bob'), { score: 4 });
+      assert.deepEqual(head(encoded), head(plain));
+      assert.deepEqual({ ...written(encoded), user: 'amy', seq: 1, aggregate: written(plain).aggregate }, written(plain));
+      const [a, b] = [await read(ACME_I1), await read(ENCODED)];
+      assert.deepEqual([head(b), b.text], [head(a), a.text]);
+      const [ha, hb] = [await ctx.api.as().head(ACME_I1).set(ztHeaders(ALICE)), await ctx.api.as().head(ENCODED).set(ztHeaders(ALICE))];
+      assert.deepEqual(head(hb), head(ha));
+      assert.equal(ha.headers['content-length'], a.headers['content-length']);
+    });
+
+    it('answers a conditional read the same way', async () => {
+      await post(ACME_I1, ALICE, { score: 4 });
+      const conditional = (path: string) => ctx.api.as().get(path).set(ztHeaders(ALICE)).set('if-none-match', '*');
+      const [a, b] = [await conditional(ACME_I1), await conditional(ENCODED)];
+      assert.deepEqual([head(b), b.text], [head(a), a.text]);
+    });
+
+    it('answers a read with a query string as the router does', async () => {
+      const [a, b] = [await read(`${ACME_I1}?x=1`), await read(`${ENCODED}?x=1`)];
+      assert.equal(a.status, 200);
+      assert.deepEqual([head(b), b.text], [head(a), a.text]);
+    });
+  });
 }

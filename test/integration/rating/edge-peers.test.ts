@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
-import { ALICE, ratingsPath, startApi, ztHeaders, type Pem, type RunningApi } from './rating-harness.js';
+import { ALICE, MODERATOR, ratingsPath, startApi, ztHeaders, type Pem, type RunningApi } from './rating-harness.js';
 import { rawRequest } from './raw-request.js';
 import { RecordingStore } from './recording-store.js';
 import { bodyOf, errorBody } from './response-shapes.js';
@@ -103,6 +103,17 @@ describe('rating API peers: only edges may call', () => {
     assert.equal(await stored(), 0);
     const [refused] = api.logs.withMsg('connection_refused');
     assert.match(String(refused?.reason), /no clientAuth EKU/);
+  });
+
+  it('carries out nothing a refused connection sent with its handshake: a moderator delete over an edge certificate without any extended key usage', async () => {
+    assert.equal((await api.as('edge-us-east').post(path).set(ztHeaders(ALICE)).send({ score: 5 })).status, 201);
+    const remove = { method: 'DELETE', path: ratingsPath('acme', 'i1', 'alice'), headers: ztHeaders(MODERATOR) };
+    await rawRequest(api.port, await edgeLeaf('no-eku-delete', ''), remove).then(
+      () => undefined,
+      () => undefined,
+    );
+    // The connection was refused, so the request it carried must not have run, answered or not.
+    assert.deepEqual((await api.store.aggregate({ tenant: 'acme', item: 'i1' })).count, 1);
   });
 
   it('negotiates TLS 1.2 or later and presents the rating-api identity', async () => {
