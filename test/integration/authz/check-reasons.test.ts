@@ -4,16 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { dataPath } from '../../helpers/given-policy.js';
-import { bodyOf, ALICE, BOB, givenAuthz, signedToken, standardClaims, tokenFor, xfccFor, type RunningAuthz } from './given-authz.js';
+import { bodyOf, ALICE, BOB, CHECK_PROTOCOLS, givenAuthz, signedToken, standardClaims, tokenFor, xfccFor, type RunningAuthz } from './given-authz.js';
 
 const WRITE = '/check/v1/tenants/acme/items/i1/ratings';
 
 /**
  * Every reason code of DESIGN.md through the real service over mTLS (memory bucket store), each
  * with its status, JSON body and headers. Rate limiting with Redis, the closed failure mode and
- * the TLS-level refusals have their own files.
+ * the TLS-level refusals have their own files. Over both protocols of the check listener: h2 (Envoy's
+ * authz cluster) and HTTP/1.1 (the dev edge).
  */
-describe('authz check: a reason code for every outcome', () => {
+for (const protocol of CHECK_PROTOCOLS)
+describe(`authz check: a reason code for every outcome (${protocol})`, () => {
   let svc: RunningAuthz;
   let edgeUs: { cert: string; key: string; ca: string };
   let edgeEu: { cert: string; key: string; ca: string };
@@ -40,7 +42,7 @@ describe('authz check: a reason code for every outcome', () => {
   });
 
   function asEdge(method: 'get' | 'post' | 'delete', path: string, edge = edgeUs): request.Test {
-    return request(svc.url)[method](path).ca(edge.ca).cert(edge.cert).key(edge.key);
+    return request(svc.url, { http2: protocol === 'h2' })[method](path).ca(edge.ca).cert(edge.cert).key(edge.key);
   }
 
   function assertDeny(res: request.Response, status: number, reason: string): void {
@@ -106,7 +108,7 @@ describe('authz check: a reason code for every outcome', () => {
 
   it('returns 403 untrusted_peer to a client certificate that is not an edge', async () => {
     const alice = await svc.pki.tls('client-alice');
-    const res = await request(svc.url)
+    const res = await request(svc.url, { http2: protocol === 'h2' })
       .post(WRITE)
       .ca(alice.ca)
       .cert(alice.cert)
@@ -200,7 +202,7 @@ describe('authz check: a reason code for every outcome', () => {
 
   it('answers 403 untrusted_peer, not 404, to a non-edge asking outside /check', async () => {
     const alice = await svc.pki.tls('client-alice');
-    const res = await request(svc.url).get('/checkout/v1').ca(alice.ca).cert(alice.cert).key(alice.key);
+    const res = await request(svc.url, { http2: protocol === 'h2' }).get('/checkout/v1').ca(alice.ca).cert(alice.cert).key(alice.key);
     assertDeny(res, 403, 'untrusted_peer');
   });
 });

@@ -26,6 +26,10 @@ import { dataPath, givenBuiltPolicy, wasmPath } from '../../helpers/given-policy
 export const ISSUER = JWT_ISSUER.default ?? '';
 export const AUDIENCE = JWT_AUDIENCE.default ?? '';
 
+/** The protocols the check listener speaks: Envoy's authz cluster uses h2, the dev edge HTTP/1.1. */
+export const CHECK_PROTOCOLS = ['http/1.1', 'h2'] as const;
+export type CheckProtocol = (typeof CHECK_PROTOCOLS)[number];
+
 /** The demo users of DESIGN.md, as token claims. */
 export const ALICE: TokenClaims = { sub: 'alice', tenant: 'acme', roles: ['rater'], region: 'us-east', tier: 'free' };
 export const BOB: TokenClaims = { sub: 'bob', tenant: 'globex', roles: ['rater'], region: 'eu-central', tier: 'starter' };
