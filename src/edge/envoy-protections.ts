@@ -5,7 +5,10 @@
  *   `common_http_protocol_options.idle_timeout`, `max_request_headers_kb` and `max_headers_count`;
  * - the overload manager's `global_downstream_max_connections` monitor;
  * - the `local_ratelimit` backstop (its token bucket and the headers it adds to its 429);
- * - the authz cluster's circuit breaker (`max_connections`): how many connections checks share.
+ * - how many HTTP/1.1 connections the dev edge's checks share: the authz cluster's
+ *   `max_concurrent_streams` when the cluster speaks HTTP/2 (the dev edge speaks HTTP/1.1, one check
+ *   per connection, so it carries as many checks at once as Envoy does on one connection), else
+ *   its circuit breaker's `max_connections`.
  * Anything the dev edge could not reproduce (a per-descriptor rate limit, a fraction other than all
  * or nothing) is refused at start with the field that holds it, as envoy-config.ts does.
  */
@@ -38,7 +41,7 @@ export interface EnvoyProtections {
   readonly maxDownstreamConnections: number | undefined;
   /** The backstop in front of authz; undefined when envoy.yaml has no local_ratelimit filter. */
   readonly localRateLimit: LocalRateLimit | undefined;
-  /** Connections the authz cluster may open (its circuit breaker); checks beyond wait for one. */
+  /** HTTP/1.1 connections the dev edge opens to authz at most; checks beyond wait for one. */
   readonly authzMaxConnections: number;
 }
 
@@ -48,6 +51,7 @@ const DEFAULT_IDLE_MS = 60 * 60_000;
 const DEFAULT_MAX_HEADERS_KB = 60;
 const DEFAULT_MAX_HEADERS_COUNT = 100;
 const DEFAULT_MAX_CONNECTIONS = 1024;
+const DEFAULT_MAX_CONCURRENT_STREAMS = 2_147_483_647;
 
 const LOCAL_RATE_LIMIT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 const DOWNSTREAM_CONNECTIONS_MONITOR = 'envoy.resource_monitors.global_downstream_max_connections';
@@ -98,7 +102,21 @@ const clustersSchema = z
       .object({
         name: z.string(),
         circuit_breakers: z
-          .object({ thresholds: z.array(z.object({ priority: z.string().optional(), max_connections: z.number().int().min(1).optional() })).default([]) })
+          .object({ thresholds: z.array(z.object({ priority: z.string().optional(), max_connections: z.number().int().min(1).optional() }).loose()).default([]) })
+          .optional(),
+        typed_extension_protocol_options: z
+          .object({
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': z
+              .object({
+                explicit_http_config: z
+                  .object({ http2_protocol_options: z.object({ max_concurrent_streams: z.number().int().min(1).optional() }).loose().optional() })
+                  .loose()
+                  .optional(),
+              })
+              .loose()
+              .optional(),
+          })
+          .loose()
           .optional(),
       })
       .loose(),
@@ -122,6 +140,7 @@ export function parseProtections(doc: unknown, hcm: Record<string, unknown>, hcm
   const clusters = checkAt(clustersSchema, root.static_resources?.clusters, source, 'static_resources.clusters');
   const authz = clusters.find((c) => c.name === 'authz');
   const defaults = authz?.circuit_breakers?.thresholds.find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT');
+  const h2 = authz?.typed_extension_protocol_options?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']?.explicit_http_config?.http2_protocol_options;
 
   const at = filters.findIndex((f) => f.typed_config?.['@type'] === LOCAL_RATE_LIMIT_TYPE);
   let localRateLimit: LocalRateLimit | undefined;
@@ -143,6 +162,6 @@ export function parseProtections(doc: unknown, hcm: Record<string, unknown>, hcm
     maxHeadersCount: limits.common_http_protocol_options?.max_headers_count ?? DEFAULT_MAX_HEADERS_COUNT,
     maxDownstreamConnections: monitor?.typed_config?.max_active_downstream_connections,
     localRateLimit,
-    authzMaxConnections: defaults?.max_connections ?? DEFAULT_MAX_CONNECTIONS,
+    authzMaxConnections: h2 === undefined ? (defaults?.max_connections ?? DEFAULT_MAX_CONNECTIONS) : (h2.max_concurrent_streams ?? DEFAULT_MAX_CONCURRENT_STREAMS),
   };
 }

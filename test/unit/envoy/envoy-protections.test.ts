@@ -72,6 +72,7 @@ describe('envoy.yaml protections, as the dev edge reads them', () => {
     delete common.max_headers_count;
     delete doc.overload_manager;
     delete dig(doc, 'static_resources', 'clusters', 0).circuit_breakers;
+    delete dig(doc, 'static_resources', 'clusters', 0).typed_extension_protocol_options;
     hcm.http_filters = list(hcm, 'http_filters').filter((f) => f.name !== 'envoy.filters.http.local_ratelimit');
     const { protections } = parseEnvoyConfig(stringify(doc), 'edited.yaml');
     assert.deepEqual(protections, {
@@ -84,6 +85,17 @@ describe('envoy.yaml protections, as the dev edge reads them', () => {
       localRateLimit: undefined,
       authzMaxConnections: 1024,
     });
+  });
+
+  it("bounds the dev edge's HTTP/1.1 connections to authz by the circuit breaker when the authz cluster speaks HTTP/1.1, by its streams per connection when it speaks h2", () => {
+    const h1 = realDoc();
+    const options = dig(h1, 'static_resources', 'clusters', 0, 'typed_extension_protocol_options', 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions');
+    options.explicit_http_config = { http_protocol_options: {} };
+    dig(h1, 'static_resources', 'clusters', 0, 'circuit_breakers', 'thresholds', 0).max_connections = 48;
+    assert.equal(parseEnvoyConfig(stringify(h1), 'edited.yaml').protections.authzMaxConnections, 48);
+    const h2 = realDoc();
+    dig(h2, 'static_resources', 'clusters', 0, 'typed_extension_protocol_options', 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions', 'explicit_http_config', 'http2_protocol_options').max_concurrent_streams = 32;
+    assert.equal(parseEnvoyConfig(stringify(h2), 'edited.yaml').protections.authzMaxConnections, 32);
   });
 
   it('refuses a local rate limit it could not reproduce: a partial fraction, descriptors', () => {
