@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createSecureServer, type Http2SecureServer } from 'node:http2';
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import { createServer, type Server } from 'node:https';
 import type { DualProtocolHandler } from '../http/express-http2.js';
 import type { TLSSocket } from 'node:tls';
@@ -32,6 +32,30 @@ export interface MtlsServerOptions {
    * of a pool of HTTP/1.1 connections, each a full mTLS handshake. See {@link createMtlsServer}.
    */
   readonly http2?: boolean;
+}
+
+/**
+ * Node's HTTP/2 server closes only the listener on close(): an idle HTTP/2 session (an edge holds
+ * one open between checks) is left to its idle timeout, so a stopping service waited 65 s. Its
+ * HTTP/1.1 side has closeIdleConnections(); this gives the HTTP/2 sessions the same two steps
+ * closeServer (listen.ts) takes: GOAWAY to every session (streams in flight finish, no new one
+ * starts), then, after the grace period, destroy what is left.
+ */
+function closesSessions(server: Http2SecureServer): void {
+  const sessions = new Set<ServerHttp2Session>();
+  server.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  const h1 = server as Http2SecureServer & { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+  const closeIdleH1 = h1.closeIdleConnections?.bind(server);
+  h1.closeIdleConnections = () => {
+    closeIdleH1?.();
+    for (const session of sessions) session.close();
+  };
+  h1.closeAllConnections = () => {
+    for (const session of sessions) session.destroy();
+  };
 }
 
 type H1Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -92,6 +116,7 @@ export function createMtlsServer(tls: WorkloadTls, handler: DualProtocolHandler 
         )
       : createServer({ ...tlsOptions, ...h1Options }, handler);
   if (options.http2 === true && options.keepAliveTimeoutMs !== undefined) server.setTimeout(options.keepAliveTimeoutMs);
+  if (options.http2 === true) closesSessions(server as Http2SecureServer);
   const h1 = server as Partial<Pick<Server, 'keepAliveTimeout' | 'headersTimeout'>>;
   // Node's HTTP/2 server runs its HTTP/1.1 connections through the HTTP/1.1 server's code, which
   // reads these two from the server object (it sets both for allowHTTP1).
