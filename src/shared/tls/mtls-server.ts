@@ -62,7 +62,7 @@ type H1Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** At most this many streams at once on one HTTP/2 connection. */
 const H2_MAX_CONCURRENT_STREAMS = 1000;
-/** Node's HTTP/1.1 default for `maxHeaderSize` (http.maxHeaderSize), the HTTP/2 list size when none is set. */
+/** Node's HTTP/1.1 default for `maxHeaderSize` (http.maxHeaderSize), also the HTTP/2 header list size. */
 const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
 
 /**
@@ -81,11 +81,13 @@ export function createMtlsServer(tls: WorkloadTls, handler: H1Handler, options: 
 /**
  * With `http2: true`, the same guarantees over HTTP/2 and HTTP/1.1 on one port (`allowHTTP1`): the
  * TLS profile, the required client certificate, the clientAuth check, no renegotiation (HTTP/2
- * forbids it anyway) and rotation are the TLS server's, whatever ALPN picks. The HTTP/1.1 limits
- * carry over to HTTP/1.1 connections as they are; HTTP/2 gets their counterparts:
- * - `maxHeaderSize` becomes SETTINGS_MAX_HEADER_LIST_SIZE (HPACK-decoded names and values, 32
- *   bytes per field more: RFC 9113 §6.5.2, about the size HTTP/1.1 counts), Node's default (16 KiB)
- *   when unset, as for HTTP/1.1;
+ * forbids it anyway) and rotation are the TLS server's, whatever ALPN picks. The keep-alive and
+ * headers timeouts carry over to HTTP/1.1 connections as they are; HTTP/2 gets counterparts:
+ * - the header size limit is 16 KiB on both: Node's HTTP/1.1 default, and the same as
+ *   SETTINGS_MAX_HEADER_LIST_SIZE (HPACK-decoded names and values, 32 bytes per field more: RFC
+ *   9113 §6.5.2, about the size HTTP/1.1 counts); `maxHeaderSize` and
+ *   `connectionsCheckingIntervalMs` are refused, as Node's HTTP/2 server would not apply them to
+ *   its HTTP/1.1 side;
  * - `keepAliveTimeoutMs` becomes the session's idle timeout (no stream, no frame);
  * - `headersTimeoutMs` has none: a stream's headers arrive as one HEADERS block, and a session
  *   that sends nothing at all is ended by the idle timeout;
@@ -102,15 +104,20 @@ export function createMtlsServer(tls: WorkloadTls, handler: DualProtocolHandler 
     ...(http.pauseOnConnect === undefined ? {} : { pauseOnConnect: http.pauseOnConnect }),
   };
   const tlsOptions = { ...context(tls.material), requestCert: true, rejectUnauthorized: true };
+  // Node's HTTP/2 server does not pass these two to its HTTP/1.1 side (probed on Node 20: a
+  // 4 KB header passed a maxHeaderSize of 1 KiB), so it refuses them rather than ignore them.
+  if (options.http2 === true && (http.maxHeaderSize !== undefined || http.connectionsCheckingIntervalMs !== undefined)) {
+    throw new Error('createMtlsServer: maxHeaderSize and connectionsCheckingIntervalMs are HTTP/1.1-only options; the http2 listener keeps Node defaults (16 KiB) on both protocols');
+  }
   const server =
     options.http2 === true
       ? createSecureServer(
           {
             ...tlsOptions,
-            ...h1Options,
+            ...(http.pauseOnConnect === undefined ? {} : { pauseOnConnect: http.pauseOnConnect }),
             allowHTTP1: true,
             ALPNProtocols: ['h2', 'http/1.1'],
-            settings: { maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS, maxHeaderListSize: http.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE },
+            settings: { maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS, maxHeaderListSize: DEFAULT_MAX_HEADER_SIZE },
           },
           handler as DualProtocolHandler,
         )

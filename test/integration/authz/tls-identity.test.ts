@@ -7,6 +7,8 @@ import type { PolicyEngine } from '../../../src/authz/policy/policy-engine.js';
 import { loadPolicyEngine } from '../../../src/authz/policy/load-policy-engine.js';
 import { createHash, X509Certificate } from 'node:crypto';
 import { formatXfccElement } from '../../../src/shared/xfcc.js';
+import { createMtlsServer } from '../../../src/shared/tls/mtls-server.js';
+import { WorkloadTls } from '../../../src/shared/tls/workload-tls.js';
 import { readFile } from 'node:fs/promises';
 import { rogueClient, rogueLeaf } from '../../helpers/rogue-leaf.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
@@ -228,5 +230,21 @@ describe(`authz check: TLS peers and client identity (${protocol})`, () => {
     assert.equal(bodyOf(res).error, 'cross_region');
     const line = svc.decisions().find((d) => d.request_id === bodyOf(res).request_id);
     assert.equal(line?.edge_region, 'eu-central');
+  });
+});
+
+describe('the h2 check listener: HTTP/1.1-only limits', () => {
+  it('refuses maxHeaderSize and connectionsCheckingIntervalMs, which Node would not apply to its HTTP/1.1 side, instead of ignoring them', async () => {
+    const pki = await givenPki();
+    try {
+      const tls = await WorkloadTls.load(pki.dir, 'authz');
+      const handler = (): void => undefined;
+      assert.throws(() => createMtlsServer(tls, handler, { trustDomain: pki.spec.trustDomain, http2: true, http: { maxHeaderSize: 1024 } }), /HTTP\/1\.1-only/);
+      assert.throws(() => createMtlsServer(tls, handler, { trustDomain: pki.spec.trustDomain, http2: true, http: { connectionsCheckingIntervalMs: 1000 } }), /HTTP\/1\.1-only/);
+      // The HTTP/1.1 listener takes them (the dev edge's 431 tests use maxHeaderSize).
+      createMtlsServer(tls, handler, { trustDomain: pki.spec.trustDomain, http: { maxHeaderSize: 1024, connectionsCheckingIntervalMs: 1000 } }).close();
+    } finally {
+      await pki.cleanup();
+    }
   });
 });
