@@ -6,6 +6,7 @@
  * `rate` (open loop at a fixed rate; latency runs from each request's scheduled time, so a stall
  * shows up in the percentiles instead of being hidden by the schedule slipping).
  */
+import { connect as h2Connect, type ClientHttp2Session } from 'node:http2';
 import { Agent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 
@@ -31,8 +32,10 @@ export interface LoadJob {
   readonly rate?: number;
   /** Requests in flight in `max` mode. */
   readonly concurrency?: number;
-  /** Keep-alive connections per edge. */
+  /** Keep-alive connections per edge (HTTP/1.1); with `h2`, one session per edge carries every stream. */
   readonly connections: number;
+  /** The protocol: HTTP/1.1 over a keep-alive pool (the default), or h2 as Envoy's authz cluster speaks it. */
+  readonly protocol?: 'http/1.1' | 'h2';
 }
 
 /** What the load generator reports. */
@@ -65,24 +68,49 @@ async function run(job: LoadJob): Promise<LoadResult> {
   let errors = 0;
   const statuses: Record<string, number> = {};
 
+  const record = (status: string, t0: number, done: () => void): void => {
+    if (completed >= latencies.length) {
+      const bigger = new Float64Array(latencies.length * 2);
+      bigger.set(latencies);
+      latencies = bigger;
+    }
+    latencies[completed++] = (performance.now() - t0) * 1000;
+    statuses[status] = (statuses[status] ?? 0) + 1;
+    done();
+  };
+  const sessions = new Map<string, ClientHttp2Session>();
+  if (job.protocol === 'h2') {
+    for (const [edge, tls] of Object.entries(job.tls)) sessions.set(edge, h2Connect(`https://127.0.0.1:${job.port}`, { ...tls, servername: job.servername }));
+  }
+  const sendH2 = (r: LoadRequest, body: Buffer | undefined, t0: number, done: () => void): void => {
+    // Envoy names the host in :authority over h2.
+    const { host, ...headers } = r.headers;
+    const stream = sessions.get(r.edge)!.request({ ':method': r.method, ':path': r.path, ...(host === undefined ? {} : { ':authority': host }), ...headers });
+    let status = '0';
+    stream.on('response', (h) => {
+      status = String(h[':status']);
+    });
+    stream.on('data', () => undefined);
+    stream.on('end', () => record(status, t0, done));
+    stream.on('error', () => {
+      errors++;
+      done();
+    });
+    stream.end(body);
+  };
+
   const send = (i: number, t0: number, done: () => void): void => {
     const r = job.requests[i % job.requests.length]!;
     const body = bodies[i % bodies.length];
+    if (job.protocol === 'h2') {
+      sendH2(r, body, t0, done);
+      return;
+    }
     const req = httpsRequest(
       { host: '127.0.0.1', port: job.port, method: r.method, path: r.path, headers: r.headers, agent: agents.get(r.edge)!, servername: job.servername },
       (res) => {
         res.on('data', () => undefined);
-        res.on('end', () => {
-          if (completed >= latencies.length) {
-            const bigger = new Float64Array(latencies.length * 2);
-            bigger.set(latencies);
-            latencies = bigger;
-          }
-          latencies[completed++] = (performance.now() - t0) * 1000;
-          const s = String(res.statusCode);
-          statuses[s] = (statuses[s] ?? 0) + 1;
-          done();
-        });
+        res.on('end', () => record(String(res.statusCode), t0, done));
       },
     );
     req.on('error', () => {
@@ -133,6 +161,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
   }
   const elapsed = (performance.now() - start) / 1000;
   for (const agent of agents.values()) agent.destroy();
+  for (const session of sessions.values()) session.destroy();
   const sorted = latencies.slice(0, completed).sort();
   return {
     completed,

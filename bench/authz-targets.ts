@@ -9,7 +9,9 @@ import { request as httpsRequest, createServer, type Server } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createSecureServer } from 'node:http2';
 import express from 'express';
+import { expressOverHttp2 } from '../src/shared/http/express-http2.js';
 import { closeServer, listen } from '../src/shared/listen.js';
 
 /** TLS material of one workload. */
@@ -19,16 +21,24 @@ export interface Tls {
   readonly ca: string;
 }
 
-/** An Express app answering 200 "hello" to everything, with authz's listener options. */
-export async function startHelloWorld(tls: Tls): Promise<{ port: number; close(): Promise<void> }> {
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  app.use((_req, res) => {
-    res.send('hello');
-  });
-  const server: Server = createServer({ ...tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, app);
-  server.keepAliveTimeout = 65_000;
+/**
+ * An Express app answering 200 "hello" to everything, with authz's listener options: HTTP/1.1 only,
+ * or h2 and HTTP/1.1 on one port as the policy service's listener is (express-http2.ts).
+ */
+export async function startHelloWorld(tls: Tls, protocol: 'http/1.1' | 'h2' = 'http/1.1'): Promise<{ port: number; close(): Promise<void> }> {
+  const build = (): express.Express => {
+    const app = express();
+    app.disable('x-powered-by');
+    app.disable('etag');
+    app.use((_req, res) => {
+      res.send('hello');
+    });
+    return app;
+  };
+  const options = { ...tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' as const };
+  const server = protocol === 'h2' ? createSecureServer({ ...options, allowHTTP1: true }, expressOverHttp2(build)) : createServer(options, build());
+  if (protocol === 'h2') server.setTimeout(65_000);
+  else (server as Server).keepAliveTimeout = 65_000;
   const port = await listen(server, { host: '127.0.0.1', port: 0 });
   return { port, close: () => closeServer(server) };
 }

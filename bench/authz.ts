@@ -8,6 +8,8 @@
  *      auto-pipelining off and on; Redis over mTLS as the `authz` ACL user (how it runs) and a
  *      bench-only plaintext Redis without users (how it ran before), to price the TLS hop;
  *   2. an Express hello-world behind the same mTLS listener: the framework's ceiling, as a ratio;
+ *      the service and the hello-world once more over h2 (one session per edge), as Envoy's authz
+ *      cluster speaks to the service;
  *   3. the real OPA server (`opa run --server`, same Rego and data, mTLS): the same decisions
  *      through its REST API, policy only, as a ratio.
  *
@@ -119,8 +121,8 @@ function load(job: LoadJob, onSent?: () => void): Promise<LoadResult> {
 }
 
 /** Warm-up (discarded: JIT, token cache, script load), max throughput, then the fixed rate. */
-async function measure(target: string, port: number, tls: LoadJob['tls'], requests: readonly LoadRequest[], cpu: CpuMeter, rows: Row[], redisCpu?: CpuMeter): Promise<void> {
-  const base = { port, servername: 'authz', tls, requests, connections };
+async function measure(target: string, port: number, tls: LoadJob['tls'], requests: readonly LoadRequest[], cpu: CpuMeter, rows: Row[], redisCpu?: CpuMeter, protocol: 'http/1.1' | 'h2' = 'http/1.1'): Promise<void> {
+  const base = { port, servername: 'authz', tls, requests, connections, protocol };
   const timed = async (mode: string, job: LoadJob): Promise<void> => {
     process.stderr.write(`${target}: ${mode}\n`);
     let before: Promise<number> | undefined;
@@ -191,6 +193,11 @@ async function main(): Promise<void> {
         );
         try {
           await measure(`authz, Redis ${transport} (auto-pipelining ${pipelining ? 'on' : 'off'})`, authz.ports.port ?? 0, edges, workload.checks, selfCpu, rows, pidCpu(server.pid ?? 0));
+          // The same service over h2, as Envoy's authz cluster speaks it (one session per edge).
+          if (transport === 'mTLS' && pipelining) {
+            await server.flush();
+            await measure(`authz h2, Redis ${transport} (auto-pipelining on)`, authz.ports.port ?? 0, edges, workload.checks, selfCpu, rows, pidCpu(server.pid ?? 0), 'h2');
+          }
         } finally {
           await authz.stop();
         }
@@ -202,6 +209,12 @@ async function main(): Promise<void> {
       await measure('express hello-world', hello.port, edges, workload.checks, selfCpu, rows);
     } finally {
       await hello.close();
+    }
+    const helloH2 = await startHelloWorld(await readTls('authz'), 'h2');
+    try {
+      await measure('express hello-world h2', helloH2.port, edges, workload.checks, selfCpu, rows, undefined, 'h2');
+    } finally {
+      await helloH2.close();
     }
 
     const opa = await startOpa(repoRoot, { certFile: join(layout.current('authz'), 'cert.pem'), keyFile: join(layout.current('authz'), 'key.pem'), caFile: layout.bundle, dataPath }, await readTls(edgeNames[0] ?? ''));
@@ -288,6 +301,8 @@ function report(rows: Row[], mix: Record<string, number>): void {
     goals: {
       p99_at_rate_us: { measured: Math.round(bestP99), goal: 2000, met: bestP99 <= 2000 },
       express_ratio: { measured: +(best / maxOf('express')).toFixed(3), goal: 0.6, met: best / maxOf('express') >= 0.6 },
+      // The same over h2 (Envoy's authz cluster), against the hello-world over h2.
+      express_ratio_h2: { measured: +(maxOf('authz h2') / maxOf('express hello-world h2')).toFixed(3), goal: 0.6, met: maxOf('authz h2') / maxOf('express hello-world h2') >= 0.6 },
       opa_ratio: { measured: +(best / maxOf('opa')).toFixed(3), goal: 1.5, met: best / maxOf('opa') >= 1.5 },
       redis_tls_throughput_cost: { measured: +tlsCost.toFixed(3), goal: 0.1, met: tlsCost < 0.1 },
     },
@@ -301,6 +316,7 @@ function report(rows: Row[], mix: Record<string, number>): void {
     },
     cpu_ratios: {
       express_cpu_per_req_over_authz: +(cpuOf('express') / bestCpu).toFixed(3),
+      express_h2_cpu_per_req_over_authz_h2: +(cpuOf('express hello-world h2') / cpuOf('authz h2')).toFixed(3),
       opa_cpu_per_req_over_authz: +(cpuOf('opa') / bestCpu).toFixed(3),
     },
     auto_pipelining: { off_max_per_s: Math.round(authzOff), on_max_per_s: Math.round(authzOn) },

@@ -2,6 +2,7 @@ import { createServer as createHttpServer } from 'node:http';
 import express from 'express';
 import { errorMessage } from '../shared/errors.js';
 import { buildAdminApp } from '../shared/http/admin-app.js';
+import { expressOverHttp2 } from '../shared/http/express-http2.js';
 import type { BuiltApp } from '../shared/service.js';
 import { createMtlsServer } from '../shared/tls/mtls-server.js';
 import type { TlsMaterial } from '../shared/tls/workload-tls.js';
@@ -34,16 +35,22 @@ export function buildApp(config: AuthzConfig, deps: AuthzDeps): BuiltApp {
     clock: deps.clock,
   });
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  app.set('query parser', false);
-  app.use(handler.check);
-  app.use(handler.errors);
+  // Edges speak HTTP/2 to the check listener (envoy.yaml's authz cluster); HTTP/1.1 stays for
+  // the dev edge, the rating API's stream re-checks and any plain client (express-http2.ts).
+  const app = expressOverHttp2(() => {
+    const check = express();
+    check.disable('x-powered-by');
+    check.disable('etag');
+    check.set('query parser', false);
+    check.use(handler.check);
+    check.use(handler.errors);
+    return check;
+  });
 
   const { logger } = deps;
   const server = createMtlsServer(deps.tls, app, {
     trustDomain: config.trustDomain,
+    http2: true,
     keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
     onRefused: (why) => logger.debug({ err: why }, 'tls handshake refused'),
   });

@@ -50,7 +50,8 @@ export function policyInput(facts: CheckFacts): PolicyInput {
 function policyHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of POLICY_HEADERS) {
-    const v = headers[name];
+    // An HTTP/2 check (Envoy's) names the host in :authority and sends no Host header.
+    const v = name === 'host' ? (headers.host ?? headers[':authority']) : headers[name];
     if (typeof v === 'string') out[name] = v;
   }
   return out;

@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import { parseSpiffeId, type SpiffeId } from '../shared/spiffe.js';
 import { isStreamPath, STREAM_EDGE_HEADER } from '../shared/stream/stream-recheck.js';
-import { peerIdentity } from '../shared/tls/peer-identity.js';
+import { peerIdentity, requestSocket } from '../shared/tls/peer-identity.js';
 import { clientTarget } from './check-url.js';
 
 /**
@@ -14,8 +15,8 @@ import { clientTarget } from './check-url.js';
  *   already serves every stream and rating, and it learnt the edge from the stream's TLS peer.
  * Any other peer, or the rating API asking about anything else, gets no decision.
  */
-export function edgeOfCheck(req: IncomingMessage, trustDomain: string, streamRecheckPeer: string | undefined): SpiffeId | undefined {
-  const peer = peerIdentity(req.socket, trustDomain)?.spiffeId;
+export function edgeOfCheck(req: IncomingMessage | Http2ServerRequest, trustDomain: string, streamRecheckPeer: string | undefined): SpiffeId | undefined {
+  const peer = peerIdentity(requestSocket(req), trustDomain)?.spiffeId;
   if (peer?.kind === 'edge') return peer;
   if (peer === undefined || streamRecheckPeer === undefined || peer.uri !== streamRecheckPeer) return undefined;
   const target = clientTarget(req.url ?? '');

@@ -32,6 +32,7 @@ import type { TlsMaterial } from '../shared/tls/workload-tls.js';
 import { formatXfccElement } from '../shared/xfcc.js';
 import { accessRecord, countBodyBytes, logAccess } from './access-log.js';
 import { AuthzClient } from './authz-check.js';
+import { repliesBeforeBody } from './small-body-buffer.js';
 import type { EdgeConfig } from './config.js';
 import type { EdgeDeps } from './create-deps.js';
 import { sanitizeExternalRequest, SERVER_NAME } from './envoy-headers.js';
@@ -167,7 +168,9 @@ function edgeApp(config: EdgeConfig, deps: EdgeDeps, replies: LocalReplies, auth
     // The backstop runs as the first filter after the connection manager's own work.
     const limited = backstop?.admit();
     if (limited !== undefined) {
-      replies.send(res, limited);
+      // Envoy answers before a body it has not read (one the small-body buffer does not take) and
+      // then closes the HTTP/1.1 connection; a body Node has not read is discarded either way.
+      replies.send(res, repliesBeforeBody(req.headers, envoy.protections.smallBodyBuffer) ? { ...limited, close: true } : limited);
       return;
     }
 

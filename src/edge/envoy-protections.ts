@@ -4,13 +4,19 @@
  * - the connection manager's `request_headers_timeout`, `stream_idle_timeout`,
  *   `common_http_protocol_options.idle_timeout`, `max_request_headers_kb` and `max_headers_count`;
  * - the overload manager's `global_downstream_max_connections` monitor;
- * - the `local_ratelimit` backstop (its token bucket and the headers it adds to its 429);
- * - the authz cluster's circuit breaker (`max_connections`): how many connections checks share.
+ * - the `local_ratelimit` backstop (its token bucket and the headers it adds to its 429), and the
+ *   small-body buffer before it (small-body-buffer.ts);
+ * - how many HTTP/1.1 connections the dev edge's checks share: the authz cluster's
+ *   `max_concurrent_streams` when the cluster speaks HTTP/2 (the dev edge speaks HTTP/1.1, one check
+ *   per connection, so it carries as many checks at once as Envoy does on one connection), else
+ *   its circuit breaker's `max_connections`.
  * Anything the dev edge could not reproduce (a per-descriptor rate limit, a fraction other than all
  * or nothing) is refused at start with the field that holds it, as envoy-config.ts does.
  */
 import { z } from 'zod';
+import { ConfigError } from '../shared/errors.js';
 import { checkAt, durationMs } from './envoy-schema.js';
+import { isComposite, readSmallBodyBuffer, type SmallBodyBuffer } from './small-body-buffer.js';
 
 /** The local_ratelimit filter's token bucket: `maxTokens` to start, `tokensPerFill` more every `fillIntervalMs`. */
 export interface LocalRateLimit {
@@ -38,7 +44,9 @@ export interface EnvoyProtections {
   readonly maxDownstreamConnections: number | undefined;
   /** The backstop in front of authz; undefined when envoy.yaml has no local_ratelimit filter. */
   readonly localRateLimit: LocalRateLimit | undefined;
-  /** Connections the authz cluster may open (its circuit breaker); checks beyond wait for one. */
+  /** Requests read whole before the backstop (a composite filter before it); undefined when none. */
+  readonly smallBodyBuffer: SmallBodyBuffer | undefined;
+  /** HTTP/1.1 connections the dev edge opens to authz at most; checks beyond wait for one. */
   readonly authzMaxConnections: number;
 }
 
@@ -48,6 +56,7 @@ const DEFAULT_IDLE_MS = 60 * 60_000;
 const DEFAULT_MAX_HEADERS_KB = 60;
 const DEFAULT_MAX_HEADERS_COUNT = 100;
 const DEFAULT_MAX_CONNECTIONS = 1024;
+const DEFAULT_MAX_CONCURRENT_STREAMS = 2_147_483_647;
 
 const LOCAL_RATE_LIMIT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 const DOWNSTREAM_CONNECTIONS_MONITOR = 'envoy.resource_monitors.global_downstream_max_connections';
@@ -98,7 +107,21 @@ const clustersSchema = z
       .object({
         name: z.string(),
         circuit_breakers: z
-          .object({ thresholds: z.array(z.object({ priority: z.string().optional(), max_connections: z.number().int().min(1).optional() })).default([]) })
+          .object({ thresholds: z.array(z.object({ priority: z.string().optional(), max_connections: z.number().int().min(1).optional() }).loose()).default([]) })
+          .optional(),
+        typed_extension_protocol_options: z
+          .object({
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': z
+              .object({
+                explicit_http_config: z
+                  .object({ http2_protocol_options: z.object({ max_concurrent_streams: z.number().int().min(1).optional() }).loose().optional() })
+                  .loose()
+                  .optional(),
+              })
+              .loose()
+              .optional(),
+          })
+          .loose()
           .optional(),
       })
       .loose(),
@@ -122,6 +145,7 @@ export function parseProtections(doc: unknown, hcm: Record<string, unknown>, hcm
   const clusters = checkAt(clustersSchema, root.static_resources?.clusters, source, 'static_resources.clusters');
   const authz = clusters.find((c) => c.name === 'authz');
   const defaults = authz?.circuit_breakers?.thresholds.find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT');
+  const h2 = authz?.typed_extension_protocol_options?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']?.explicit_http_config?.http2_protocol_options;
 
   const at = filters.findIndex((f) => f.typed_config?.['@type'] === LOCAL_RATE_LIMIT_TYPE);
   let localRateLimit: LocalRateLimit | undefined;
@@ -135,6 +159,14 @@ export function parseProtections(doc: unknown, hcm: Record<string, unknown>, hcm
       responseHeaders: Object.fromEntries(l.response_headers_to_add.map((h) => [h.header.key.toLowerCase(), h.header.value])),
     };
   }
+  // The dev edge reproduces a composite filter only as the small-body buffer, before the backstop.
+  const compositeAt = filters.findIndex((f) => isComposite(f.typed_config));
+  const compositePath = `${hcmPath}.http_filters[${compositeAt}].typed_config`;
+  if (compositeAt !== -1 && (at === -1 || compositeAt > at)) {
+    throw new ConfigError('envoy_config', `${source}: ${compositePath}: the dev edge reproduces a composite filter only as a buffer before the local_ratelimit filter`);
+  }
+  if (filters.filter((f) => isComposite(f.typed_config)).length > 1) throw new ConfigError('envoy_config', `${source}: ${hcmPath}.http_filters: the dev edge reproduces one composite filter`);
+  const smallBodyBuffer = compositeAt === -1 ? undefined : readSmallBodyBuffer(filters[compositeAt]?.typed_config, source, compositePath);
   return {
     requestHeadersTimeoutMs: limits.request_headers_timeout ?? 0,
     streamIdleTimeoutMs: limits.stream_idle_timeout ?? DEFAULT_STREAM_IDLE_MS,
@@ -143,6 +175,7 @@ export function parseProtections(doc: unknown, hcm: Record<string, unknown>, hcm
     maxHeadersCount: limits.common_http_protocol_options?.max_headers_count ?? DEFAULT_MAX_HEADERS_COUNT,
     maxDownstreamConnections: monitor?.typed_config?.max_active_downstream_connections,
     localRateLimit,
-    authzMaxConnections: defaults?.max_connections ?? DEFAULT_MAX_CONNECTIONS,
+    smallBodyBuffer,
+    authzMaxConnections: h2 === undefined ? (defaults?.max_connections ?? DEFAULT_MAX_CONNECTIONS) : (h2.max_concurrent_streams ?? DEFAULT_MAX_CONCURRENT_STREAMS),
   };
 }

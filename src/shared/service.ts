@@ -93,13 +93,20 @@ export async function startService<C, D extends ServiceDeps>(def: ServiceDefinit
  * on a failed start print one line naming the problem and exit 1.
  */
 export async function runService<C, D extends ServiceDeps>(def: ServiceDefinition<C, D>): Promise<void> {
+  // Listening on the signals before the start: the "listening" line is written during it, and a
+  // supervisor that stops the service as soon as it reads that line must get a clean stop, not
+  // Node's default end of the process.
+  let running: RunningService | undefined;
+  let pending: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (running === undefined) pending = signal;
+    else void running.stop(signal).then(() => process.exit(0));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   try {
-    const running = await startService(def);
-    const onSignal = (signal: NodeJS.Signals): void => {
-      void running.stop(signal).then(() => process.exit(0));
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    running = await startService(def);
+    if (pending !== undefined) onSignal(pending);
   } catch (err) {
     process.stderr.write(`${def.name}: ${err instanceof ConfigError ? err.message : `cannot start: ${errorMessage(err)}`}\n`);
     process.exit(1);

@@ -38,6 +38,16 @@ export function peerIdentity(socket: Socket, trustDomain: string): PeerIdentity 
   return id ?? undefined;
 }
 
+/**
+ * The connection a request came on, for {@link peerIdentity}. An HTTP/1.1 request's `socket` is
+ * the TLS socket. An HTTP/2 request's `socket` is a proxy made per stream, so reading the peer
+ * from it would read the certificate again for every request; its session's `socket` is one
+ * proxy per connection that reads through to the TLS socket.
+ */
+export function requestSocket(req: { readonly socket: Socket; readonly stream?: { readonly session?: { readonly socket: Socket } | undefined } }): Socket {
+  return req.stream?.session?.socket ?? req.socket;
+}
+
 /** The peer's SPIFFE ID when it is of `kind` (`edge`, `svc`, `client`), else undefined. */
 export function peerOfKind(socket: Socket, trustDomain: string, kind: string): SpiffeId | undefined {
   const id = peerIdentity(socket, trustDomain)?.spiffeId;

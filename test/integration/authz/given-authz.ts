@@ -4,6 +4,7 @@
  * port 0, its decision log captured, and clients that speak to it as an edge would (mTLS with an
  * edge certificate, XFCC set).
  */
+import { connect as h2Connect, type ClientHttp2Session } from 'node:http2';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { importPKCS8, SignJWT, type JWTPayload } from 'jose';
@@ -25,6 +26,10 @@ import { dataPath, givenBuiltPolicy, wasmPath } from '../../helpers/given-policy
 /** The `iss` and `aud` the service requires by default (JWT_ISSUER, JWT_AUDIENCE). */
 export const ISSUER = JWT_ISSUER.default ?? '';
 export const AUDIENCE = JWT_AUDIENCE.default ?? '';
+
+/** The protocols the check listener speaks: Envoy's authz cluster uses h2, the dev edge HTTP/1.1. */
+export const CHECK_PROTOCOLS = ['http/1.1', 'h2'] as const;
+export type CheckProtocol = (typeof CHECK_PROTOCOLS)[number];
 
 /** The demo users of DESIGN.md, as token claims. */
 export const ALICE: TokenClaims = { sub: 'alice', tenant: 'acme', roles: ['rater'], region: 'us-east', tier: 'free' };
@@ -173,43 +178,63 @@ export interface CheckResponse {
 
 /**
  * Talks to the service as an edge does: mTLS with a workload's certificate over one keep-alive
- * agent, raw `https.request` so that many requests are cheap and any header value can be sent.
+ * agent (HTTP/1.1, the dev edge's way) or one HTTP/2 session (Envoy's), raw requests so that many
+ * requests are cheap and any header value can be sent.
  */
 export class EdgeClient {
   readonly agent: Agent;
+  #session: ClientHttp2Session | undefined;
 
   private constructor(
     private readonly port: number,
-    tls: { cert: string; key: string; ca: string },
+    private readonly tls: { cert: string; key: string; ca: string },
+    private readonly protocol: CheckProtocol,
   ) {
     this.agent = new Agent({ keepAlive: true, maxSockets: 4, ...tls });
   }
 
-  static async create(running: RunningAuthz, workload = 'edge-us-east'): Promise<EdgeClient> {
-    return new EdgeClient(running.port, await running.pki.tls(workload));
+  static async create(running: RunningAuthz, workload = 'edge-us-east', protocol: CheckProtocol = 'http/1.1'): Promise<EdgeClient> {
+    return new EdgeClient(running.port, await running.pki.tls(workload), protocol);
   }
 
   check(method: string, path: string, headers: Record<string, string | string[]> = {}): Promise<CheckResponse> {
+    return this.protocol === 'h2' ? this.#checkH2(method, path, headers) : this.#checkH1(method, path, headers);
+  }
+
+  #checkH1(method: string, path: string, headers: Record<string, string | string[]>): Promise<CheckResponse> {
     return new Promise((resolve, reject) => {
       // servername: the TLS identity to verify, whatever Host header a test sends.
       const req = httpsRequest({ host: '127.0.0.1', port: this.port, servername: 'authz', method, path, headers, agent: this.agent });
       req.on('error', reject);
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) as Record<string, unknown> });
-        });
-      });
+      req.on('response', (res) => collect(res, res.statusCode ?? 0, res.headers, resolve, reject));
       req.end();
+    });
+  }
+
+  #checkH2(method: string, path: string, headers: Record<string, string | string[]>): Promise<CheckResponse> {
+    this.#session ??= h2Connect(`https://127.0.0.1:${this.port}`, { servername: 'authz', ...this.tls });
+    const stream = this.#session.request({ ':method': method, ':path': path, ...headers });
+    return new Promise((resolve, reject) => {
+      stream.on('error', reject);
+      stream.on('response', (h) => collect(stream, Number(h[':status']), h, resolve, reject));
+      stream.end();
     });
   }
 
   close(): void {
     this.agent.destroy();
+    this.#session?.destroy();
   }
+}
+
+function collect(body: NodeJS.ReadableStream, status: number, headers: IncomingHttpHeaders, resolve: (r: CheckResponse) => void, reject: (e: Error) => void): void {
+  const chunks: Buffer[] = [];
+  body.on('data', (c: Buffer) => chunks.push(c));
+  body.on('error', reject);
+  body.on('end', () => {
+    const text = Buffer.concat(chunks).toString('utf8');
+    resolve({ status, headers, body: text, json: () => JSON.parse(text) as Record<string, unknown> });
+  });
 }
 
 /** A supertest response's JSON body, typed for reading fields (supertest types it as any). */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect as h2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import type { SecureVersion } from 'node:tls';
 import request from 'supertest';
@@ -6,17 +7,23 @@ import type { PolicyEngine } from '../../../src/authz/policy/policy-engine.js';
 import { loadPolicyEngine } from '../../../src/authz/policy/load-policy-engine.js';
 import { createHash, X509Certificate } from 'node:crypto';
 import { formatXfccElement } from '../../../src/shared/xfcc.js';
-import { rogueClient } from '../../helpers/rogue-leaf.js';
+import { createMtlsServer } from '../../../src/shared/tls/mtls-server.js';
+import { WorkloadTls } from '../../../src/shared/tls/workload-tls.js';
+import { readFile } from 'node:fs/promises';
+import { rogueClient, rogueLeaf } from '../../helpers/rogue-leaf.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
 import { dataPath, givenBuiltPolicy, wasmPath } from '../../helpers/given-policy.js';
-import { bodyOf, ALICE, CLIENT_CERT_SHA256, givenAuthz, tokenFor, xfccFor, type RunningAuthz } from './given-authz.js';
+import { bodyOf, ALICE, CHECK_PROTOCOLS, CLIENT_CERT_SHA256, givenAuthz, tokenFor, xfccFor, type CheckProtocol, type RunningAuthz } from './given-authz.js';
 
 const READ = '/check/v1/tenants/acme/items/i1/ratings';
 
 type Attempt = { answered: true; status: number } | { answered: false; error: string };
 
-/** One request with the given TLS client options; reports whether any HTTP answer came back. */
-function attempt(port: number, tls: { ca: string; cert?: string; key?: string; minVersion?: SecureVersion; maxVersion?: SecureVersion }): Promise<Attempt> {
+type TlsOptions = { ca: string; cert?: string; key?: string; minVersion?: SecureVersion; maxVersion?: SecureVersion };
+
+/** One request with the given TLS client options over `protocol`; reports whether any HTTP answer came back. */
+function attempt(port: number, tls: TlsOptions, protocol: CheckProtocol): Promise<Attempt> {
+  if (protocol === 'h2') return attemptH2(port, tls);
   return new Promise((resolve) => {
     const req = httpsRequest({ host: '127.0.0.1', port, servername: 'authz', path: READ, method: 'GET', agent: false, ...tls });
     req.on('response', (res) => {
@@ -28,12 +35,40 @@ function attempt(port: number, tls: { ca: string; cert?: string; key?: string; m
   });
 }
 
+/** {@link attempt} over HTTP/2: a session that offers `h2` only, one stream. */
+function attemptH2(port: number, tls: TlsOptions): Promise<Attempt> {
+  return new Promise((resolve) => {
+    let errorText = 'the connection closed without an answer';
+    const session = h2Connect(`https://127.0.0.1:${port}`, { servername: 'authz', ...tls });
+    let settled = false;
+    const done = (result: Attempt): void => {
+      if (settled) return;
+      settled = true;
+      session.destroy();
+      resolve(result);
+    };
+    session.on('error', (err: Error) => {
+      errorText = err.message;
+    });
+    session.on('close', () => done({ answered: false, error: errorText }));
+    const stream = session.request({ ':method': 'GET', ':path': READ });
+    stream.on('response', (headers) => done({ answered: true, status: Number(headers[':status']) }));
+    stream.on('error', (err: Error) => {
+      errorText = err.message;
+    });
+    // A refused handshake (TLS 1.3: the alert comes after the client's Finished) fails the stream.
+    stream.on('close', () => done({ answered: false, error: errorText }));
+    stream.end();
+  });
+}
+
 /**
  * Who may ask and who is asked about: the listener takes only certificates of the internal CA, only
  * edges get decisions, and the client is the last XFCC element's SPIFFE ID, which must be a client
  * of the trust domain. The policy engine is the real one, wrapped to count its evaluations.
  */
-describe('authz check: TLS peers and client identity', () => {
+for (const protocol of CHECK_PROTOCOLS)
+describe(`authz check: TLS peers and client identity (${protocol})`, () => {
   let svc: RunningAuthz;
   let foreign: TestPki;
   let edge: { cert: string; key: string; ca: string };
@@ -66,28 +101,41 @@ describe('authz check: TLS peers and client identity', () => {
   });
 
   function asEdge(xfcc: string | undefined): request.Test {
-    const req = request(svc.url).get(READ).ca(edge.ca).cert(edge.cert).key(edge.key).set('authorization', `Bearer ${token}`);
+    const req = request(svc.url, { http2: protocol === 'h2' }).get(READ).ca(edge.ca).cert(edge.cert).key(edge.key).set('authorization', `Bearer ${token}`);
     return xfcc === undefined ? req : req.set('x-forwarded-client-cert', xfcc);
   }
 
   it('fails the handshake of a client without a certificate', async () => {
-    const result = await attempt(svc.port, { ca: edge.ca });
+    const result = await attempt(svc.port, { ca: edge.ca }, protocol);
     assert.equal(result.answered, false, 'no HTTP answer without a client certificate');
   });
 
   it('fails the handshake of an edge certificate from a foreign CA', async () => {
     const stranger = await foreign.tls('edge-us-east');
-    const result = await attempt(svc.port, { ca: edge.ca, cert: stranger.cert, key: stranger.key });
+    const result = await attempt(svc.port, { ca: edge.ca, cert: stranger.cert, key: stranger.key }, protocol);
     assert.equal(result.answered, false, 'no HTTP answer to a foreign CA');
   });
 
   it('answers an edge of the internal CA (here without XFCC, so no_client_cert)', async () => {
-    const result = await attempt(svc.port, { ca: edge.ca, cert: edge.cert, key: edge.key });
+    const result = await attempt(svc.port, { ca: edge.ca, cert: edge.cert, key: edge.key }, protocol);
     assert.deepEqual(result, { answered: true, status: 403 });
   });
 
+  it('drops the connection of an edge certificate without clientAuth in its extended key usage (none, or serverAuth only)', async () => {
+    const edgeId = svc.pki.spiffeId('edge-us-east');
+    for (const eku of [null, 'serverAuth']) {
+      const chain = await rogueLeaf(svc.pki, `edge-eku-${eku ?? 'none'}`, `URI:${edgeId}, DNS:localhost`, eku);
+      const tls = { ca: edge.ca, cert: await readFile(chain, 'utf8'), key: await readFile(chain.replace(/\.chain\.pem$/, '.key'), 'utf8') };
+      const result = await attempt(svc.port, tls, protocol);
+      assert.equal(result.answered, false, `no HTTP answer to an edge certificate with EKU ${String(eku)}`);
+    }
+    const withClientAuth = await rogueLeaf(svc.pki, 'edge-eku-client', `URI:${edgeId}, DNS:localhost`, 'clientAuth');
+    const tls = { ca: edge.ca, cert: await readFile(withClientAuth, 'utf8'), key: await readFile(withClientAuth.replace(/\.chain\.pem$/, '.key'), 'utf8') };
+    assert.deepEqual(await attempt(svc.port, tls, protocol), { answered: true, status: 403 }, 'the same leaf with clientAuth gets an answer (no XFCC: no_client_cert)');
+  });
+
   it('refuses a client that offers nothing newer than TLS 1.1', async () => {
-    const result = await attempt(svc.port, { ca: edge.ca, cert: edge.cert, key: edge.key, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' });
+    const result = await attempt(svc.port, { ca: edge.ca, cert: edge.cert, key: edge.key, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }, protocol);
     assert.equal(result.answered, false);
     // The server's alert, not a client-side refusal to try.
     assert.match(result.error, /alert protocol version/i);
@@ -96,7 +144,7 @@ describe('authz check: TLS peers and client identity', () => {
   it('returns 403 untrusted_peer to client, service and own certificates', async () => {
     for (const workload of ['client-alice', 'client-bob', 'rating-api', 'authz']) {
       const peer = await svc.pki.tls(workload);
-      const res = await request(svc.url)
+      const res = await request(svc.url, { http2: protocol === 'h2' })
         .get(READ)
         .ca(peer.ca)
         .cert(peer.cert)
@@ -169,7 +217,7 @@ describe('authz check: TLS peers and client identity', () => {
 
   it('reads the edge region from the edge certificate, never from a header', async () => {
     const euEdge = await svc.pki.tls('edge-eu-central');
-    const res = await request(svc.url)
+    const res = await request(svc.url, { http2: protocol === 'h2' })
       .get(READ)
       .ca(euEdge.ca)
       .cert(euEdge.cert)
@@ -182,5 +230,21 @@ describe('authz check: TLS peers and client identity', () => {
     assert.equal(bodyOf(res).error, 'cross_region');
     const line = svc.decisions().find((d) => d.request_id === bodyOf(res).request_id);
     assert.equal(line?.edge_region, 'eu-central');
+  });
+});
+
+describe('the h2 check listener: HTTP/1.1-only limits', () => {
+  it('refuses maxHeaderSize and connectionsCheckingIntervalMs, which Node would not apply to its HTTP/1.1 side, instead of ignoring them', async () => {
+    const pki = await givenPki();
+    try {
+      const tls = await WorkloadTls.load(pki.dir, 'authz');
+      const handler = (): void => undefined;
+      assert.throws(() => createMtlsServer(tls, handler, { trustDomain: pki.spec.trustDomain, http2: true, http: { maxHeaderSize: 1024 } }), /HTTP\/1\.1-only/);
+      assert.throws(() => createMtlsServer(tls, handler, { trustDomain: pki.spec.trustDomain, http2: true, http: { connectionsCheckingIntervalMs: 1000 } }), /HTTP\/1\.1-only/);
+      // The HTTP/1.1 listener takes them (the dev edge's 431 tests use maxHeaderSize).
+      createMtlsServer(tls, handler, { trustDomain: pki.spec.trustDomain, http: { maxHeaderSize: 1024, connectionsCheckingIntervalMs: 1000 } }).close();
+    } finally {
+      await pki.cleanup();
+    }
   });
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { Agent } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
-import { EDGE_KINDS, type ClientTls, type EdgeKind, type Reply } from '../../helpers/edge-under-test.js';
+import { loadEnvoyConfig } from '../../../src/edge/envoy-config.js';
+import { EDGE_KINDS, ENVOY_YAML, type ClientTls, type EdgeKind, type Reply } from '../../helpers/edge-under-test.js';
 import { allow, denyBody, useEdgeFixture } from './given-edge.js';
 
 const RATINGS = '/v1/tenants/acme/items/widget/ratings';
@@ -149,7 +150,9 @@ for (const kind of EDGE_KINDS) {
 
     it('ends a request whose body stalls with 408 request_timeout after stream_idle_timeout (60 s), forwarding nothing', async function () {
       this.timeout(90_000);
-      const outcome = await rawExchange((s) => s.write(`POST ${RATINGS} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n{"sc`), 75_000);
+      // A body of 10,000 bytes: envoy.yaml reads smaller declared bodies before the backstop and
+      // authz (small-body buffer), so only a larger one is allowed by authz before it has arrived.
+      const outcome = await rawExchange((s) => s.write(`POST ${RATINGS} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10000\r\n\r\n{"sc`), 75_000);
       assert.ok(outcome.closed, `the edge closed the connection; it sent: ${outcome.text}`);
       const res = parse(outcome.text);
       assert.equal(res.status, 408, outcome.text);
@@ -168,7 +171,11 @@ for (const kind of EDGE_KINDS) {
       this.timeout(60_000);
       // Open the connections first, the client's and the edge's to authz (authz answers slowly
       // meanwhile, so that many checks are in flight at once): the burst must arrive together, not
-      // at handshake speed. Then let the bucket fill up again (max_tokens 100, refilled at 200/s).
+      // at handshake speed. Then let the bucket fill up again (envoy.yaml's max_tokens, refilled at
+      // 200/s). The burst is twice the bucket and more, so that the refill while it arrives cannot
+      // cover it.
+      const tokens = loadEnvoyConfig(ENVOY_YAML).protections.localRateLimit?.maxTokens ?? 0;
+      const burst = 2 * tokens + 100;
       const agent = new Agent({ keepAlive: true, maxSockets: 200, ...alice });
       try {
         fixture().authz.respond = (req, res, body) => setTimeout(() => allow(req, res, body), 100);
@@ -176,11 +183,11 @@ for (const kind of EDGE_KINDS) {
         fixture().authz.respond = allow;
         await new Promise((r) => setTimeout(r, 1500));
         const askedBefore = fixture().authz.arrivals;
-        const replies = await Promise.all(Array.from({ length: 300 }, () => fixture().edge.send(alice, { path: RATINGS, agent })));
+        const replies = await Promise.all(Array.from({ length: burst }, () => fixture().edge.send(alice, { path: RATINGS, agent })));
         const shed = replies.filter((r) => r.status === 429);
         const served = replies.filter((r) => r.status === 201);
         assert.ok(shed.length > 0, 'the backstop shed part of the burst');
-        assert.ok(shed.length <= 300 - 100, `at least the bucket's 100 tokens went on to authz (${300 - shed.length})`);
+        assert.ok(shed.length <= burst - tokens, `at least the bucket's ${tokens} tokens went on to authz (${burst - shed.length})`);
         // A shed request never reaches authz: it saw at most the rest (which it allowed, or, on a busy
         // host, some of which missed the 250 ms deadline: 503 unavailable, retry-after 1).
         await new Promise((r) => setTimeout(r, 500));

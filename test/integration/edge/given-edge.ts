@@ -5,7 +5,7 @@
  * wrong identity, foreign CA, dead), and one fixture that puts an edge in front of two of them.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
+import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { closeServer, listen, type ListenAddress } from '../../../src/shared/listen.js';
 import { uriSans } from '../../../src/shared/spiffe.js';
@@ -23,6 +23,8 @@ export interface Received {
   readonly peerUris: readonly string[];
   /** That certificate's serial, upper-case hex as Node prints it. */
   readonly peerSerial: string;
+  /** The HTTP version the caller spoke: `2.0` or `1.1`. */
+  readonly httpVersion: string;
 }
 
 export type Responder = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
@@ -58,8 +60,25 @@ export async function givenRecordingServer(pki: TestPki, workload: string, respo
   const { ca } = await pki.tls(workload);
   const received: Received[] = [];
   const holder: { respond: Responder; onData: ((chunk: Buffer) => void) | undefined; arrivals: number } = { respond, onData: undefined, arrivals: 0 };
-  const server: Server = createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+  // HTTP/2 and HTTP/1.1 on one port, as the policy service's listener: Envoy's authz cluster speaks
+  // h2, its rating_api cluster and the dev edge HTTP/1.1. A responder only writes a status, headers
+  // and a body, which the HTTP/2 compatibility API takes as HTTP/1.1's does.
+  const sockets = new Set<TLSSocket>();
+  const sessions = new Set<Http2Session>();
+  const busy = new Map<TLSSocket, number>();
+  const server = createSecureServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true, allowHTTP1: true }, (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
     holder.arrivals++;
+    // The connection: an HTTP/2 request's socket is a per-stream proxy, its session's is the connection's.
+    const socket = ('stream' in req ? req.stream.session?.socket : req.socket) as TLSSocket;
+    if ('stream' in res) {
+      // What a responder reads of an HTTP/1.1 response: whether the exchange is over (Envoy cancels a
+      // check with RST_STREAM where over HTTP/1.1 it closes the connection).
+      const { stream } = res;
+      Object.defineProperty(res, 'closed', { get: () => stream.closed || stream.destroyed });
+    } else {
+      busy.set(socket, (busy.get(socket) ?? 0) + 1);
+      res.once('close', () => busy.set(socket, (busy.get(socket) ?? 1) - 1));
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => {
       chunks.push(c);
@@ -67,11 +86,28 @@ export async function givenRecordingServer(pki: TestPki, workload: string, respo
     });
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const peer = (req.socket as TLSSocket).getPeerCertificate();
-      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, peerUris: uriSans(peer.subjectaltname), peerSerial: peer.serialNumber });
-      holder.respond(req, res, body);
+      const peer = socket.getPeerCertificate();
+      received.push({ method: req.method ?? '', url: req.url ?? '', headers: asHttp1Headers(req.headers), body, peerUris: uriSans(peer.subjectaltname), peerSerial: peer.serialNumber, httpVersion: req.httpVersion });
+      holder.respond(req as IncomingMessage, res as ServerResponse, body);
     });
   });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    sockets.add(socket);
+    if (socket.alpnProtocol !== 'h2') busy.set(socket, 0);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      busy.delete(socket);
+    });
+  });
+  server.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  const dropIdleConnections = (): void => {
+    // HTTP/2: GOAWAY, so the client opens a new connection for its next request; streams in flight finish.
+    for (const session of sessions) session.close();
+    for (const [socket, inFlight] of busy) if (inFlight === 0) socket.destroy();
+  };
   const at = options.at ?? { host: '127.0.0.1', port: 0 };
   const port = await listen(server, at);
   return {
@@ -92,9 +128,26 @@ export async function givenRecordingServer(pki: TestPki, workload: string, respo
     set onData(f: ((chunk: Buffer) => void) | undefined) {
       holder.onData = f;
     },
-    dropIdleConnections: () => server.closeIdleConnections(),
-    close: () => closeServer(server, 100),
+    dropIdleConnections,
+    close: () => {
+      const closed = closeServer(server, 100);
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+      return closed;
+    },
   };
+}
+
+/**
+ * An HTTP/2 request's headers as HTTP/1.1 has them, so that one assertion holds for both edges:
+ * no pseudo-headers, and the authority as `host` (what authz's policy input does too).
+ */
+function asHttp1Headers(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const authority = headers[':authority'];
+  if (authority === undefined) return headers;
+  const out: IncomingHttpHeaders = Object.fromEntries(Object.entries(headers).filter(([name]) => !name.startsWith(':')));
+  out.host ??= String(authority);
+  return out;
 }
 
 /** The x-zt-client value the `allow` stand-in sends: alice's SPIFFE ID in the committed topology. */

@@ -126,6 +126,31 @@ for (const kind of EDGE_KINDS) {
       assert.match(String(limited.headers['retry-after']), /^\d+$/);
     });
 
+    it(`asks authz over ${kind === 'envoy' ? 'HTTP/2, concurrent checks sharing one connection' : 'HTTP/1.1 (the dev edge)'}, and the decision lines keep every field`, async () => {
+      const token = await tokenFor(pki, ALICE);
+      const path = '/v1/tenants/acme/items/widget/ratings';
+      const reads = await Promise.all(Array.from({ length: 20 }, () => east.send(alice, { path, headers: { authorization: `Bearer ${token}` } })));
+      // On a busy host a check can miss authz's 250 ms: that one fails closed, as designed.
+      for (const r of reads.filter((x) => x.status !== 200)) assert.equal(denyBody(r).error, 'unavailable', r.body);
+      const ids = reads.filter((r) => r.status === 200).map((r) => String(r.headers['x-request-id']));
+      assert.ok(ids.length > 0, 'some checks were allowed');
+      for (const id of ids) {
+        const line = authz.decisions().find((d) => d.request_id === id);
+        assert.deepEqual(
+          { subject: line?.subject, tenant: line?.tenant, client: line?.client_spiffe_id, edge_region: line?.edge_region, method: line?.method, path: line?.path, decision: line?.decision, reason: line?.reason },
+          { subject: 'alice', tenant: 'acme', client: pki.spiffeId('client-alice'), edge_region: 'us-east', method: 'GET', path, decision: 'allow', reason: 'allowed' },
+        );
+      }
+      if (kind === 'envoy') {
+        const stats = await east.stats();
+        const h2 = stats.get('cluster.authz.upstream_cx_http2_total') ?? 0;
+        assert.equal(stats.get('cluster.authz.upstream_cx_http1_total'), 0, 'no HTTP/1.1 connection to authz');
+        assert.ok(h2 >= 1, 'HTTP/2 connections to authz');
+        assert.equal(stats.get('cluster.authz.upstream_cx_total'), h2, 'every connection to authz is HTTP/2');
+        assert.ok(h2 < reads.length, `20 concurrent checks took ${h2} connections`);
+      }
+    });
+
     it('ends the suite with no failed certificate verification on either upstream cluster of either edge', async () => {
       for (const edge of [east, eu]) {
         assert.deepEqual(await verifyFailures(edge), { authz: { chain: 0, san: 0 }, rating_api: { chain: 0, san: 0 } }, edge.region);

@@ -108,7 +108,8 @@ describe('envoy-config: the dev edge reading envoy/envoy.yaml', () => {
   it('rejects a regex header matcher that the dev edge cannot reproduce, naming its field', () => {
     const doc = realDoc();
     const at = (extAuthzConfig(doc).allowed_headers as { patterns: unknown[] }).patterns.push({ safe_regex: { regex: '^x-.*' } }) - 1;
-    rejects(doc, new RegExp(`http_filters\\[2\\]\\.typed_config\\.allowed_headers\\.patterns\\[${at}\\]: safe_regex is not supported`));
+    const filter = httpFilters(doc).findIndex((f) => f.name === 'envoy.filters.http.ext_authz');
+    rejects(doc, new RegExp(`http_filters\\[${filter}\\]\\.typed_config\\.allowed_headers\\.patterns\\[${at}\\]: safe_regex is not supported`));
   });
 
   it('rejects an XFCC mode other than SANITIZE_SET', () => {

@@ -26,6 +26,12 @@ function list(value: unknown, ...path: Array<string | number>): Doc[] {
   return at as Doc[];
 }
 
+function compositeOf(doc: Doc): Doc {
+  const found = list(hcmOf(doc), 'http_filters').find((f) => f.name === 'envoy.filters.http.composite');
+  assert.ok(found, 'envoy.yaml has a composite filter');
+  return found;
+}
+
 function realDoc(): Doc {
   return parse(readFileSync(ENVOY_YAML, 'utf8')) as Doc;
 }
@@ -56,7 +62,8 @@ describe('envoy.yaml protections, as the dev edge reads them', () => {
       maxRequestHeadersBytes: 60 * 1024,
       maxHeadersCount: 100,
       maxDownstreamConnections: 10_000,
-      localRateLimit: { statPrefix: 'edge_backstop', maxTokens: 100, tokensPerFill: 10, fillIntervalMs: 50, responseHeaders: { 'retry-after': '1' } },
+      localRateLimit: { statPrefix: 'edge_backstop', maxTokens: 200, tokensPerFill: 10, fillIntervalMs: 50, responseHeaders: { 'retry-after': '1' } },
+      smallBodyBuffer: { header: 'content-length', pattern: /^(?:^[0-9]{1,4}$)$/, maxRequestBytes: 10_000 },
       authzMaxConnections: 64,
     });
   });
@@ -72,7 +79,8 @@ describe('envoy.yaml protections, as the dev edge reads them', () => {
     delete common.max_headers_count;
     delete doc.overload_manager;
     delete dig(doc, 'static_resources', 'clusters', 0).circuit_breakers;
-    hcm.http_filters = list(hcm, 'http_filters').filter((f) => f.name !== 'envoy.filters.http.local_ratelimit');
+    delete dig(doc, 'static_resources', 'clusters', 0).typed_extension_protocol_options;
+    hcm.http_filters = list(hcm, 'http_filters').filter((f) => f.name !== 'envoy.filters.http.local_ratelimit' && f.name !== 'envoy.filters.http.composite');
     const { protections } = parseEnvoyConfig(stringify(doc), 'edited.yaml');
     assert.deepEqual(protections, {
       requestHeadersTimeoutMs: 0,
@@ -82,8 +90,36 @@ describe('envoy.yaml protections, as the dev edge reads them', () => {
       maxHeadersCount: 100,
       maxDownstreamConnections: undefined,
       localRateLimit: undefined,
+      smallBodyBuffer: undefined,
       authzMaxConnections: 1024,
     });
+  });
+
+  it("bounds the dev edge's HTTP/1.1 connections to authz by the circuit breaker when the authz cluster speaks HTTP/1.1, by its streams per connection when it speaks h2", () => {
+    const h1 = realDoc();
+    const options = dig(h1, 'static_resources', 'clusters', 0, 'typed_extension_protocol_options', 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions');
+    options.explicit_http_config = { http_protocol_options: {} };
+    dig(h1, 'static_resources', 'clusters', 0, 'circuit_breakers', 'thresholds', 0).max_connections = 48;
+    assert.equal(parseEnvoyConfig(stringify(h1), 'edited.yaml').protections.authzMaxConnections, 48);
+    const h2 = realDoc();
+    dig(h2, 'static_resources', 'clusters', 0, 'typed_extension_protocol_options', 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions', 'explicit_http_config', 'http2_protocol_options').max_concurrent_streams = 32;
+    assert.equal(parseEnvoyConfig(stringify(h2), 'edited.yaml').protections.authzMaxConnections, 32);
+  });
+
+  it('refuses a composite filter it could not reproduce: after the backstop, two matchers, another action', () => {
+    const after = realDoc();
+    const filters = list(hcmOf(after), 'http_filters');
+    const at = filters.findIndex((f) => f.name === 'envoy.filters.http.composite');
+    const [composite] = filters.splice(at, 1);
+    filters.splice(at + 1, 0, composite!);
+    rejects(after, /composite filter only as a buffer before the local_ratelimit/);
+    const two = realDoc();
+    const matchers = list(compositeOf(two), 'typed_config', 'xds_matcher', 'matcher_list', 'matchers');
+    matchers.push(matchers[0]!);
+    rejects(two, /one matcher/);
+    const other = realDoc();
+    dig(list(compositeOf(other), 'typed_config', 'xds_matcher', 'matcher_list', 'matchers')[0], 'on_match', 'action', 'typed_config', 'typed_config', 'typed_config')['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors';
+    rejects(other, /buffer\.v3\.Buffer/);
   });
 
   it('refuses a local rate limit it could not reproduce: a partial fraction, descriptors', () => {
