@@ -13,13 +13,14 @@ const clusterNames = (doc: ReturnType<typeof parseDocument>): string[] => (doc.t
 describe('bench:edge Envoy copies: the same edge with a different policy layer', () => {
   it('raises the backstop and says from what', () => {
     const doc = shipped();
-    assert.match(raiseBackstop(doc), /100 tokens, 10 per 0\.05s -> 1e7/);
+    assert.match(raiseBackstop(doc), /200 tokens, 10 per 0\.05s -> 1e7/);
   });
 
   it('the floor has no ext_authz, no rate limit and no authz cluster, and sets the identity headers on the route', () => {
     const doc = shipped();
     floorEdits(doc);
-    assert.deepEqual(filterNames(doc), ['envoy.filters.http.header_mutation', 'envoy.filters.http.router']);
+    // The small-body buffer (composite) is the edge's own, in front of whatever policy layer runs.
+    assert.deepEqual(filterNames(doc), ['envoy.filters.http.header_mutation', 'envoy.filters.http.composite', 'envoy.filters.http.router']);
     assert.deepEqual(clusterNames(doc), ['rating_api']);
     const added = doc.getIn([...HCM, 'route_config', 'virtual_hosts', 0, 'routes', 0, 'request_headers_to_add']) as { toJSON(): { header: { key: string } }[] };
     assert.deepEqual(added.toJSON().map((h) => h.header.key), ['x-zt-subject', 'x-zt-tenant', 'x-zt-roles', 'x-zt-client']);
@@ -28,9 +29,9 @@ describe('bench:edge Envoy copies: the same edge with a different policy layer',
   it('the references ask opa-envoy over gRPC with the shipped timeout, then envoyproxy/ratelimit, before the router', () => {
     const doc = shipped();
     referencesEdits(doc, { opaGrpc: 9191, ratelimitGrpc: 8081 });
-    assert.deepEqual(filterNames(doc), ['envoy.filters.http.header_mutation', 'envoy.filters.http.ext_authz', 'envoy.filters.http.ratelimit', 'envoy.filters.http.router']);
+    assert.deepEqual(filterNames(doc), ['envoy.filters.http.header_mutation', 'envoy.filters.http.composite', 'envoy.filters.http.ext_authz', 'envoy.filters.http.ratelimit', 'envoy.filters.http.router']);
     assert.deepEqual(clusterNames(doc), ['rating_api', 'opa_envoy', 'ratelimit']);
-    const authz = doc.getIn([...HCM, 'http_filters', 1, 'typed_config']) as { toJSON(): Record<string, unknown> };
+    const authz = doc.getIn([...HCM, 'http_filters', filterNames(doc).indexOf('envoy.filters.http.ext_authz'), 'typed_config']) as { toJSON(): Record<string, unknown> };
     assert.deepEqual(authz.toJSON().grpc_service, { envoy_grpc: { cluster_name: 'opa_envoy' }, timeout: '0.250s' });
     assert.equal(authz.toJSON().http_service, undefined);
     assert.equal(authz.toJSON().failure_mode_allow, false);
