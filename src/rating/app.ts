@@ -90,9 +90,8 @@ function ratingApp(config: RatingConfig, deps: RatingDeps, streams: StreamServer
   // which keeps a valid id as it is. It is echoed on every response. Then the peer: only an edge
   // strips client-supplied x-zt-* headers and asks authz first, so anything else (a client,
   // another service, a foreign trust domain) is 403 `untrusted_peer`. So is an edge certificate
-  // that does not allow TLS client authentication: the listener refuses its connection after the
-  // handshake, but a request sent along with the handshake has already been parsed by then, and
-  // must not run (a moderator's DELETE did).
+  // that does not allow TLS client authentication, which the listener already refuses before
+  // reading a byte (mtls-server.ts); checked here too, as the peer's identity is read anyway.
   // A read or write of `.../ratings` with a plain path then goes straight to its handler (see
   // ratingRoutes); everything else is routed.
   const ratings = ratingRoutes(deps);

@@ -129,7 +129,9 @@ export function createMtlsServer(tls: WorkloadTls, handler: DualProtocolHandler 
   // reads these two from the server object (it sets both for allowHTTP1).
   if (options.keepAliveTimeoutMs !== undefined) h1.keepAliveTimeout = options.keepAliveTimeoutMs;
   if (options.headersTimeoutMs !== undefined) h1.headersTimeout = options.headersTimeoutMs;
-  server.on('secureConnection', (socket: TLSSocket) => {
+  // Before the HTTP layer's own listener: a client sends its first request along with the end of
+  // its handshake, and a connection refused here must have nothing of it parsed, let alone run.
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
     socket.disableRenegotiation();
     // No EKU at all passes OpenSSL's purpose check; here it is not a TLS client certificate.
     if (peerIdentity(socket, options.trustDomain)?.clientAuth !== true) {
