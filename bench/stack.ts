@@ -15,7 +15,7 @@
  * timing.
  *
  * Every limit is raised so the figure is the cost of the path: the policy data's buckets, and the
- * Envoy copy's local_ratelimit backstop (400/s per edge, which the dev edge does not have).
+ * Envoy copy's local_ratelimit backstop (200 at once and 200/s per edge; bench/envoy-copy.ts).
  * LOG_LEVEL is info, as `npm start` runs: the authz decision log and both edges' access logs on.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

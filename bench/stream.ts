@@ -10,7 +10,7 @@
  * writes bench/results/stream.json. A script, not a test: nothing here asserts a timing.
  *
  * Every limit that is not under test is raised out of the way: the policy's buckets and tiers, the
- * Envoy copy's local_ratelimit backstop (400/s), and the subscribers are distinct subjects. The
+ * Envoy copy's local_ratelimit backstop (bench/envoy-copy.ts), and the subscribers are distinct subjects. The
  * subscribers and the writer run in this process, on the same machine as the stack: their CPU is
  * part of the picture, and the table says how many cores there were.
  */
@@ -20,7 +20,6 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Worker } from 'node:worker_threads';
-import { isMap, isSeq, parseDocument } from 'yaml';
 import { runCli } from '../src/cli/run.js';
 import { initPki } from '../src/pki/authority.js';
 import { mintToken } from '../src/pki/token.js';
@@ -35,6 +34,7 @@ import { REPO_ROOT } from '../src/stack/launcher.js';
 import { ORPHAN_GUARD_ENV } from '../src/stack/parent-watch.js';
 import { waitUntilReady } from '../src/stack/ready.js';
 import { startStack, type RunningStack } from '../src/stack/stack.js';
+import { raiseEnvoyBackstop } from './envoy-copy.js';
 import type { FromWorker, SubscribersInput, ToWorker } from './stream-subscribers.js';
 
 interface BenchOptions {
@@ -148,17 +148,6 @@ async function raisedPolicyData(work: string): Promise<string> {
   const file = join(work, 'data.json');
   await writeFile(file, JSON.stringify(data));
   return file;
-}
-
-/** The Envoy copy's local_ratelimit backstop (400/s) raised out of the way, as the policy's limits are. */
-async function raiseEnvoyBackstop(configFile: string): Promise<void> {
-  const doc = parseDocument(await readFile(configFile, 'utf8'));
-  const httpFilters = ['static_resources', 'listeners', 0, 'filter_chains', 0, 'filters', 0, 'typed_config', 'http_filters'];
-  const filters: unknown = doc.getIn(httpFilters);
-  const index = isSeq(filters) ? filters.items.findIndex((f) => isMap(f) && f.get('name') === 'envoy.filters.http.local_ratelimit') : -1;
-  if (index < 0) throw new Error(`${configFile}: no envoy.filters.http.local_ratelimit to raise`);
-  for (const key of ['max_tokens', 'tokens_per_fill']) doc.setIn([...httpFilters, index, 'typed_config', 'token_bucket', key], 1e7);
-  await writeFile(configFile, doc.toString({ lineWidth: 0 }));
 }
 
 /** The edge under test: its port and pid. */
