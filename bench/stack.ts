@@ -18,7 +18,7 @@
  * Envoy copy's local_ratelimit backstop (200 at once and 200/s per edge; bench/envoy-copy.ts).
  * LOG_LEVEL is info, as `npm start` runs: the authz decision log and both edges' access logs on.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -177,6 +177,9 @@ const program = new Command('bench:stack')
   .action(async (opts: BenchOptions) => {
     const envoy = await findEnvoy(process.env.ENVOY_BIN ?? '.venv/bin/envoy');
     const work = await mkdtemp(join(tmpdir(), 'zt-bench-stack-'));
+    // Run as root, each service runs as its own user (as the stack does) and must reach its files in
+    // here; the PKI keeps its own modes (each key readable by its owner only).
+    await chmod(work, 0o711);
     const pkiDir = join(work, 'pki');
     const pkiConfig = join(REPO_ROOT, 'pki/workloads.yaml');
     const data = JSON.parse(await readFile(join(REPO_ROOT, 'policies/data.json'), 'utf8')) as {

@@ -14,7 +14,7 @@
  * subscribers and the writer run in this process, on the same machine as the stack: their CPU is
  * part of the picture, and the table says how many cores there were.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,6 +23,7 @@ import { Worker } from 'node:worker_threads';
 import { runCli } from '../src/cli/run.js';
 import { initPki } from '../src/pki/authority.js';
 import { mintToken } from '../src/pki/token.js';
+import { x5tS256 } from '../src/shared/pki/cert-thumbprint.js';
 import { freePort } from '../src/shared/listen.js';
 import { PkiLayout } from '../src/shared/pki/pki-layout.js';
 import { readWorkloadMaterial } from '../src/shared/pki/workload-material.js';
@@ -401,6 +402,9 @@ const program = new Command('bench:stream')
   .option('--out <file>', 'where the JSON results go', 'bench/results/stream.json')
   .action(async (opts: BenchOptions) => {
     const work = await mkdtemp(join(tmpdir(), 'zt-bench-stream-'));
+    // Run as root, each service runs as its own user (as the stack does) and must reach its files in
+    // here; the PKI keeps its own modes (each key readable by its owner only).
+    await chmod(work, 0o711);
     const pkiDir = join(work, 'pki');
     const pkiConfig = join(REPO_ROOT, 'pki/workloads.yaml');
     const layout = new PkiLayout(pkiDir);
@@ -424,8 +428,10 @@ const program = new Command('bench:stream')
       edge = await startEdge(opts.edge, stack, work, pkiDir);
       const m = await readWorkloadMaterial(layout, 'client-alice');
       const tls: Pem = { cert: m.certPem, key: m.keyPem, ca: m.caPem };
+      // The tenant requires tokens bound to the presenting certificate: alice's, which every subscriber and the writer present.
+      const boundTo = x5tS256(m.leaf);
       const mint = (sub: string, roles: string[]): Promise<string> =>
-        mintToken(layout, { sub, tenant: TENANT, roles, region: 'us-east', tier: 'enterprise' }, { issuer: 'https://idp.zt.local', audience: 'rating-api', ttlMs: spec.jwt.maxTokenTtlMs, maxTtlMs: spec.jwt.maxTokenTtlMs });
+        mintToken(layout, { sub, tenant: TENANT, roles, region: 'us-east', tier: 'enterprise' }, { issuer: 'https://idp.zt.local', audience: 'rating-api', ttlMs: spec.jwt.maxTokenTtlMs, maxTtlMs: spec.jwt.maxTokenTtlMs, boundTo });
       const writerTokens = await Promise.all(Array.from({ length: 50 }, (_, i) => mint(`writer-${i}`, ['rater'])));
       const writerToken = (i: number): string => writerTokens[i % writerTokens.length] ?? '';
       progress(`minting ${opts.subscribers} subscriber tokens`);
