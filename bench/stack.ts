@@ -190,6 +190,10 @@ const program = new Command('bench:stack')
     for (const t of Object.values(data.tiers)) t.per_minute = 6e8;
     const policyData = join(work, 'data.json');
     await writeFile(policyData, JSON.stringify(data));
+    // The dev edges read the backstop from envoy.yaml too: they get a copy with it raised, as Envoy does.
+    const devEdgeConfig = join(work, 'envoy-dev-edges.yaml');
+    await writeFile(devEdgeConfig, await readFile(join(REPO_ROOT, 'envoy/envoy.yaml'), 'utf8'));
+    progress(`dev edges: ${await raiseEnvoyBackstop(devEdgeConfig)}`);
 
     const layout = new PkiLayout(pkiDir);
     const spec = loadTopology(pkiConfig);
@@ -202,7 +206,7 @@ const program = new Command('bench:stack')
       ports: { base: 'free' },
       rotateIntervalMs: 0,
       logLevel: 'info',
-      env: { POLICY_DATA: policyData },
+      env: { POLICY_DATA: policyData, ENVOY_CONFIG: devEdgeConfig },
       output: () => undefined,
     });
     let envoyChild: StackChild | undefined;
