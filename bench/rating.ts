@@ -28,6 +28,8 @@ import { chooseRuntime, REPO_ROOT, serviceLaunch, watchdogLaunch, type Runtime }
 import { ORPHAN_GUARD_ENV } from '../src/stack/parent-watch.js';
 import { httpReady, waitUntilReady } from '../src/stack/ready.js';
 import { redisReady, redisServerArgs } from '../src/stack/redis-server.js';
+import { prng } from '../test/helpers/prng.js';
+import { pidCpuUs } from './proc-cpu.js';
 
 type Store = 'memory' | 'redis';
 
@@ -81,7 +83,6 @@ interface ProfileSummary {
 
 const TENANT = 'acme';
 const CLIENT = 'spiffe://zt.local/us-east/client/alice';
-const CLK_TCK = 100;
 const HOST = '127.0.0.1';
 
 function progress(line: string): void {
@@ -109,25 +110,6 @@ function storeList(text: string): Store[] {
   const stores = text.split(',').map((s) => s.trim());
   for (const s of stores) if (s !== 'memory' && s !== 'redis') throw new InvalidArgumentError(`--stores takes memory and/or redis, got "${s}"`);
   return stores as Store[];
-}
-
-/** A small deterministic generator (mulberry32), so every run sends the same mix. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** User + system ticks of a process (every thread), from /proc. */
-async function cpuTicks(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 interface Driver {
@@ -300,13 +282,12 @@ async function benchStore(store: Store, opts: BenchOptions, ctx: { pkiDir: strin
     await drive(driver, opts.warmup, 1);
     progress(`${store}: measuring for ${opts.duration} s`);
     const loadBefore = loadavg().map(round2);
-    const ticksBefore = await cpuTicks(server.rating.pid);
+    const cpuBefore = await pidCpuUs(server.rating.pid);
     const from = Number(process.hrtime.bigint() / 1000n);
     const sample = await drive(driver, opts.duration, 2);
     const to = Number(process.hrtime.bigint() / 1000n);
-    const ticks = (await cpuTicks(server.rating.pid)) - ticksBefore;
+    const cpuUs = (await pidCpuUs(server.rating.pid)) - cpuBefore;
     const s = summarise([sample]);
-    const cpuUs = (ticks / CLK_TCK) * 1e6;
     window = {
       from,
       to,
