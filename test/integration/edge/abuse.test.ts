@@ -10,10 +10,11 @@ const RATINGS = '/v1/tenants/acme/items/widget/ratings';
 /**
  * How long the test waits for a client that sends one header byte a second to be cut off. These
  * are deadlines on the test's own wait, and the acceptance's numbers: the dev edge must cut such a
- * client within 11 s; Envoy 1.40 does it 11.0 s after the first byte (request_headers_timeout: 10s,
- * measured: 11.00 s), so its wait allows half a second more.
+ * client within 11 s (it does at 10.1 s: request_headers_timeout: 10s, checked every 100 ms);
+ * Envoy 1.40 does it 11.0 s after the first byte (measured: 11.00 s and 11.03 s), so its wait allows
+ * a second more for a busy host.
  */
-const SLOW_HEAD_CUT_MS: Readonly<Record<EdgeKind, number>> = { dev: 11_000, envoy: 11_500 };
+const SLOW_HEAD_CUT_MS: Readonly<Record<EdgeKind, number>> = { dev: 11_000, envoy: 12_000 };
 
 /** What a raw client saw: the bytes, whether the edge closed the connection, and when. */
 interface RawOutcome {
@@ -188,8 +189,11 @@ for (const kind of EDGE_KINDS) {
         const served = replies.filter((r) => r.status === 201);
         assert.ok(shed.length > 0, 'the backstop shed part of the burst');
         assert.ok(shed.length <= burst - tokens, `at least the bucket's ${tokens} tokens went on to authz (${burst - shed.length})`);
-        // A shed request never reaches authz: it saw at most the rest (which it allowed, or, on a busy
-        // host, some of which missed the 250 ms deadline: 503 unavailable, retry-after 1).
+        // A shed request never reaches authz: it saw at most the rest (which it allowed, or which
+        // missed the 250 ms deadline: 503 unavailable, retry-after 1). The dev edge runs here in the
+        // test's own process, on one event loop with this client and both fakes, so most of its
+        // burst misses that deadline (about 400 of 500 on a quiet host). Its burst as a process of
+        // its own is test/e2e/hardening.test.ts's.
         await new Promise((r) => setTimeout(r, 500));
         assert.ok(fixture().authz.arrivals - askedBefore <= replies.length - shed.length, `authz saw ${fixture().authz.arrivals - askedBefore} of ${replies.length - shed.length}`);
         for (const r of replies.filter((x) => x.status !== 429 && x.status !== 201)) {
