@@ -1,6 +1,7 @@
 /**
- * A summary of a V8 .cpuprofile (what `node --cpu-prof` writes): self time per function, from each
- * node's sample count and the profile's sampling interval. Used by `bench/edge.ts --profile`.
+ * A summary of a V8 .cpuprofile (what `node --cpu-prof` writes): self time per function and per
+ * module, from each node's sample count and the profile's sampling interval. Used by
+ * `bench/edge.ts --profile` and `bench/rating.ts --cpu-prof`.
  */
 import { z } from 'zod';
 
@@ -28,10 +29,14 @@ export interface Window {
   readonly toUs: number;
 }
 
-/** One function's share of a profile. */
+/** One function's or one module's share of a profile. */
 export interface SelfTime {
-  /** `name (file:line)`, the file relative to the repository when it is inside it. */
-  readonly fn: string;
+  /**
+   * A function: `name (file:line)`, the file relative to the repository when it is inside it. A
+   * module: a package (`express`, `@open-policy-agent/opa-wasm`), a repository file, a Node
+   * internal (`node:internal/streams`) or `(native)`.
+   */
+  readonly name: string;
   readonly self_ms: number;
   /** Of the profile's samples that were not idle. */
   readonly share: number;
@@ -41,7 +46,10 @@ export interface ProfileSummary {
   readonly duration_ms: number;
   /** Time not idle: what the process spent working. */
   readonly busy_ms: number;
-  readonly top: SelfTime[];
+  /** The functions with the most self time, most first. */
+  readonly functions: SelfTime[];
+  /** The same time by the module its functions live in, most first. */
+  readonly modules: SelfTime[];
 }
 
 /** Node's frames that are not functions: idle is waiting, the rest (program, GC) is work. */
@@ -53,6 +61,19 @@ function label(frame: { functionName: string; url: string; lineNumber: number },
   const url = frame.url.replace(/^file:\/\//, '');
   const file = url.startsWith(root) ? url.slice(root.length).replace(/^\//, '') : url.replace(/^.*node_modules\//, 'node_modules/');
   return `${name} (${file}:${frame.lineNumber + 1})`;
+}
+
+/** The module a frame's function lives in (see {@link SelfTime.name}). */
+function moduleOf(url: string, root: string): string {
+  if (url === '') return '(native)';
+  const path = url.replace(/^file:\/\//, '');
+  const nm = path.lastIndexOf('/node_modules/');
+  if (nm >= 0) {
+    const [scope = '', name = ''] = path.slice(nm + '/node_modules/'.length).split('/');
+    return scope.startsWith('@') ? `${scope}/${name}` : scope;
+  }
+  if (path.startsWith('node:')) return path.split('/').slice(0, 2).join('/');
+  return path.startsWith(root) ? path.slice(root.length).replace(/^\//, '') : path;
 }
 
 /**
@@ -70,9 +91,10 @@ function via(id: number, frame: { url: string }, parent: ReadonlyMap<number, num
 }
 
 /**
- * The `limit` functions with the most self time in `json` (a .cpuprofile's text), over `window`
- * when given (else the whole profile). Time per sample is the window's duration over its sample count; a function's self time sums over every node that
- * has its frame (the same function reached by different call paths).
+ * The `limit` functions and modules with the most self time in `json` (a .cpuprofile's text), over
+ * `window` when given (else the whole profile). Time per sample is the window's duration over its
+ * sample count; a function's self time sums over every node that has its frame (the same function
+ * reached by different call paths).
  */
 export function summariseCpuProfile(json: string, root: string, limit = 12, window?: Window): ProfileSummary {
   const p = Profile.parse(JSON.parse(json));
@@ -95,6 +117,7 @@ export function summariseCpuProfile(json: string, root: string, limit = 12, wind
   const durationMs = Math.max(0, to - from) / 1000;
   const perSample = total === 0 ? 0 : durationMs / total;
   const byFn = new Map<string, number>();
+  const byModule = new Map<string, number>();
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
@@ -107,11 +130,14 @@ export function summariseCpuProfile(json: string, root: string, limit = 12, wind
     }
     const key = label(n.callFrame, root) + via(n.id, n.callFrame, parent, byId, root);
     byFn.set(key, (byFn.get(key) ?? 0) + h);
+    const mod = moduleOf(n.callFrame.url, root);
+    byModule.set(mod, (byModule.get(mod) ?? 0) + h);
   }
   const busy = total - idle;
-  const top = [...byFn.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, limit)
-    .map(([fn, h]) => ({ fn, self_ms: Math.round(h * perSample * 10) / 10, share: busy === 0 ? 0 : Math.round((h / busy) * 1000) / 1000 }));
-  return { duration_ms: Math.round(durationMs), busy_ms: Math.round(busy * perSample), top };
+  const rank = (m: ReadonlyMap<string, number>): SelfTime[] =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, limit)
+      .map(([name, h]) => ({ name, self_ms: Math.round(h * perSample * 10) / 10, share: busy === 0 ? 0 : Math.round((h / busy) * 1000) / 1000 }));
+  return { duration_ms: Math.round(durationMs), busy_ms: Math.round(busy * perSample), functions: rank(byFn), modules: rank(byModule) };
 }

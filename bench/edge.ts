@@ -290,7 +290,7 @@ async function profile(o: Options): Promise<void> {
       for (const [name, v] of Object.entries(h)) process.stdout.write(`envoy ${name}: p50 ${v.p50} ms, p99 ${v.p99} ms\n`);
       for (const [name, p] of Object.entries(perProcess) as [string, ReturnType<typeof summariseCpuProfile>][]) {
         process.stdout.write(`${name}: busy ${p.busy_ms} ms of ${p.duration_ms} ms profiled; top self time:\n`);
-        for (const f of p.top) process.stdout.write(`  ${(f.share * 100).toFixed(1).padStart(5)}%  ${String(f.self_ms).padStart(8)} ms  ${f.fn}\n`);
+        for (const f of p.functions) process.stdout.write(`  ${(f.share * 100).toFixed(1).padStart(5)}%  ${String(f.self_ms).padStart(8)} ms  ${f.name}\n`);
       }
     }
     const outFile = join(profilesRoot, 'summary.json');

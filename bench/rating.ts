@@ -15,7 +15,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { runCli } from '../src/cli/run.js';
 import { initPki } from '../src/pki/authority.js';
@@ -29,6 +29,7 @@ import { ORPHAN_GUARD_ENV } from '../src/stack/parent-watch.js';
 import { httpReady, waitUntilReady } from '../src/stack/ready.js';
 import { redisReady, redisServerArgs } from '../src/stack/redis-server.js';
 import { prng } from '../test/helpers/prng.js';
+import { summariseCpuProfile, type ProfileSummary } from './cpuprofile.js';
 import { pidCpuUs } from './proc-cpu.js';
 
 type Store = 'memory' | 'redis';
@@ -64,21 +65,12 @@ interface StoreResult {
   readonly cpu_percent: number;
   readonly load_before: readonly number[];
   readonly load_after: readonly number[];
-  readonly profile?: ProfileSummary;
+  readonly profile?: RatingProfile;
 }
 
-interface ProfileRow {
-  readonly name: string;
-  readonly self_ms: number;
-  readonly percent: number;
-  readonly us_per_request: number;
-}
-
-interface ProfileSummary {
+/** The rating API's profile over the measured window, and where it was written. */
+interface RatingProfile extends ProfileSummary {
   readonly file: string;
-  readonly sampled_ms: number;
-  readonly functions: readonly ProfileRow[];
-  readonly modules: readonly ProfileRow[];
 }
 
 const TENANT = 'acme';
@@ -204,58 +196,6 @@ async function startRating(store: Store, pkiDir: string, pkiConfig: string, runt
   }
 }
 
-interface CpuProfile {
-  readonly nodes: readonly { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-  readonly startTime: number;
-  readonly samples: readonly number[];
-  readonly timeDeltas: readonly number[];
-}
-
-/** Where a profiled function lives, short: `express/lib/router/index.js`, `src/rating/app.ts`, `node:internal/...`. */
-function moduleOf(url: string): string {
-  if (url === '') return '(native)';
-  const path = url.replace(/^file:\/\//, '');
-  const nm = path.lastIndexOf('/node_modules/');
-  if (nm >= 0) {
-    const rest = path.slice(nm + '/node_modules/'.length).split('/');
-    return rest[0]?.startsWith('@') === true ? `${rest[0]}/${rest[1] ?? ''}` : (rest[0] ?? path);
-  }
-  if (path.startsWith('node:')) return path.split('/').slice(0, 3).join('/');
-  return path.startsWith('/') ? relative(REPO_ROOT, path) : path;
-}
-
-/**
- * Self time by function and by module, from the samples taken between `from` and `to` (µs on the
- * monotonic clock the profile's timestamps use, as process.hrtime does).
- */
-function summariseProfile(file: string, profile: CpuProfile, from: number, to: number, requests: number, top: number): ProfileSummary {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const selfFn = new Map<string, number>();
-  const selfModule = new Map<string, number>();
-  let t = profile.startTime;
-  let total = 0;
-  profile.samples.forEach((id, i) => {
-    const dt = profile.timeDeltas[i] ?? 0;
-    t += dt;
-    if (t < from || t > to) return;
-    const node = byId.get(id);
-    if (node === undefined) return;
-    const { functionName, url, lineNumber } = node.callFrame;
-    if (functionName === '(idle)') return;
-    const mod = moduleOf(url);
-    const key = `${functionName || '(anonymous)'} ${mod}${url === '' ? '' : `:${lineNumber + 1}`}`;
-    selfFn.set(key, (selfFn.get(key) ?? 0) + dt);
-    selfModule.set(mod, (selfModule.get(mod) ?? 0) + dt);
-    total += dt;
-  });
-  const rows = (m: Map<string, number>): ProfileRow[] =>
-    [...m.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, top)
-      .map(([name, us]) => ({ name, self_ms: round2(us / 1000), percent: round2((us / Math.max(total, 1)) * 100), us_per_request: round2(us / Math.max(requests, 1)) }));
-  return { file, sampled_ms: round2(total / 1000), functions: rows(selfFn), modules: rows(selfModule) };
-}
-
 function summarise(samples: readonly Sample[]): Pick<StoreResult, 'requests' | 'errors' | 'statuses' | 'rps' | 'p50_ms' | 'p99_ms'> {
   const latencies = samples.flatMap((s) => s.latencies).sort((a, b) => a - b);
   const seconds = samples.reduce((sum, s) => sum + s.seconds, 0);
@@ -301,15 +241,18 @@ async function benchStore(store: Store, opts: BenchOptions, ctx: { pkiDir: strin
   // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (tsx's loader hooks run in another).
   const file = (await readdir(profileDir)).find((f) => /\.0\.\d+\.cpuprofile$/.test(f));
   if (file === undefined) throw new Error(`the rating API left no .cpuprofile in ${profileDir}`);
-  const profile = JSON.parse(await readFile(join(profileDir, file), 'utf8')) as CpuProfile;
-  return { ...window.result, profile: summariseProfile(join(profileDir, file), profile, window.from, window.to, window.result.requests, opts.top) };
+  const summary = summariseCpuProfile(await readFile(join(profileDir, file), 'utf8'), REPO_ROOT, opts.top, { fromUs: window.from, toUs: window.to });
+  return { ...window.result, profile: { file: join(profileDir, file), ...summary } };
 }
 
-function printProfile(store: Store, p: ProfileSummary): void {
-  process.stdout.write(`\n${store}: top self time in the measured window (${p.sampled_ms} ms sampled; ${p.file})\n`);
+function printProfile(store: Store, p: RatingProfile, requests: number): void {
+  process.stdout.write(`\n${store}: top self time in the measured window (busy ${p.busy_ms} ms of ${p.duration_ms} ms; ${p.file})\n`);
   for (const [title, rows] of [['function', p.functions], ['module', p.modules]] as const) {
     process.stdout.write(`${title.padEnd(90)}${'self ms'.padStart(10)}${'%'.padStart(8)}${'µs/req'.padStart(9)}\n`);
-    for (const r of rows) process.stdout.write(`${r.name.slice(0, 89).padEnd(90)}${String(r.self_ms).padStart(10)}${String(r.percent).padStart(8)}${String(r.us_per_request).padStart(9)}\n`);
+    for (const r of rows) {
+      const usPerRequest = round2((r.self_ms * 1000) / Math.max(requests, 1));
+      process.stdout.write(`${r.name.slice(0, 89).padEnd(90)}${String(r.self_ms).padStart(10)}${(r.share * 100).toFixed(1).padStart(8)}${String(usPerRequest).padStart(9)}\n`);
+    }
   }
 }
 
@@ -346,7 +289,7 @@ const program = new Command('bench:rating')
       for (const [store, r] of Object.entries(results)) {
         process.stdout.write(`${store.padEnd(8)}${col(r.rps, 8)}${col(r.p50_ms, 9)}${col(r.p99_ms, 9)}${col(r.cpu_us_per_request, 12)}${col(r.cpu_percent, 8)}${col(r.errors, 8)}  ${r.load_before.join('/')} -> ${r.load_after.join('/')}\n`);
       }
-      for (const [store, r] of Object.entries(results)) if (r.profile !== undefined) printProfile(store as Store, r.profile);
+      for (const [store, r] of Object.entries(results)) if (r.profile !== undefined) printProfile(store as Store, r.profile, r.requests);
       const out = {
         when: new Date().toISOString(),
         machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },

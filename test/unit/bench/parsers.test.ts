@@ -55,7 +55,7 @@ describe('bench parsers: what the edge bench reads from /proc, vegeta and V8', (
     assert.equal(parseBashTimes('0m0.010s 0m0.002s\n0m1.500s 1m0.250s\n'), 61_750_000);
   });
 
-  it('ranks functions by self time over a window of a .cpuprofile, idle left out of the shares', () => {
+  it('ranks functions and their modules by self time over a window of a .cpuprofile, idle left out of the shares', () => {
     const frame = (functionName: string, url = '', lineNumber = 0): { functionName: string; url: string; lineNumber: number } => ({ functionName, url, lineNumber });
     const profile = {
       nodes: [
@@ -63,21 +63,33 @@ describe('bench parsers: what the edge bench reads from /proc, vegeta and V8', (
         { id: 2, callFrame: frame('(idle)') },
         { id: 3, callFrame: frame('verify', 'file:///repo/src/authz/jwt/verify.ts', 9) },
         { id: 4, callFrame: frame('evaluate', 'file:///elsewhere/node_modules/@open-policy-agent/opa-wasm/dist/opa.js', 99) },
+        { id: 5, callFrame: frame('sign', 'file:///repo/src/authz/jwt/verify.ts', 30) },
       ],
       startTime: 0,
       endTime: 6000,
-      // One sample per ms: verify x3, evaluate x1, idle x2; the last sample falls outside the window.
-      samples: [3, 3, 4, 2, 2, 3],
+      // One sample per ms: verify x2, sign x1 (the same file), evaluate x1, idle x1; the last
+      // sample falls outside the window.
+      samples: [3, 5, 4, 3, 2, 3],
       timeDeltas: [1000, 1000, 1000, 1000, 1000, 1000],
     };
     const s = summariseCpuProfile(JSON.stringify(profile), '/repo', 5, { fromUs: 0, toUs: 5000 });
     assert.equal(s.duration_ms, 5);
+    assert.equal(s.busy_ms, 4);
     assert.deepEqual(
-      s.top.map((f) => [f.fn, f.share]),
+      s.functions.map((f) => [f.name, f.share]),
       [
-        ['verify (src/authz/jwt/verify.ts:10)', 0.667],
-        ['evaluate (node_modules/@open-policy-agent/opa-wasm/dist/opa.js:100)', 0.333],
+        ['verify (src/authz/jwt/verify.ts:10)', 0.5],
+        ['evaluate (node_modules/@open-policy-agent/opa-wasm/dist/opa.js:100)', 0.25],
+        ['sign (src/authz/jwt/verify.ts:31)', 0.25],
         ['(root)', 0],
+      ],
+    );
+    assert.deepEqual(
+      s.modules.map((m) => [m.name, m.self_ms]),
+      [
+        ['src/authz/jwt/verify.ts', 3],
+        ['@open-policy-agent/opa-wasm', 1],
+        ['(native)', 0],
       ],
     );
   });
