@@ -6,13 +6,12 @@ import { readdirSync } from 'node:fs';
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpsRequest, createServer, type Server } from 'node:https';
-import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSecureServer } from 'node:http2';
 import express from 'express';
 import { expressOverHttp2 } from '../src/shared/http/express-http2.js';
-import { closeServer, listen } from '../src/shared/listen.js';
+import { closeServer, freePort, listen } from '../src/shared/listen.js';
 
 /** TLS material of one workload. */
 export interface Tls {
@@ -41,13 +40,6 @@ export async function startHelloWorld(tls: Tls, protocol: 'http/1.1' | 'h2' = 'h
   else (server as Server).keepAliveTimeout = 65_000;
   const port = await listen(server, { host: '127.0.0.1', port: 0 });
   return { port, close: () => closeServer(server) };
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  const port = await listen(server, { host: '127.0.0.1', port: 0 });
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /**

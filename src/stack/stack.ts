@@ -9,6 +9,7 @@ import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initPki } from '../pki/authority.js';
+import { errorMessage } from '../shared/errors.js';
 import { freePort } from '../shared/listen.js';
 import { PkiLayout, REDIS_SERVER_WORKLOAD } from '../shared/pki/pki-layout.js';
 import type { RedisServer } from '../shared/redis-client.js';
@@ -147,6 +148,8 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   let stopRotation: (() => Promise<void>) | undefined;
   let stopping: Promise<void> | undefined;
   let settle: (exit: StackExit) => void = () => undefined;
+  /** The first child that exited unasked: during start, the cause of what the others report. */
+  let firstExit: { readonly child: StackChild; readonly how: string } | undefined;
   const exited = new Promise<StackExit>((r) => {
     settle = r;
   });
@@ -183,6 +186,7 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
     children.push(child);
     void child.exited.then((exit) => {
       if (exit.requested || stopping !== undefined) return;
+      firstExit ??= { child, how: exit.signal ?? `code ${exit.code}` };
       note(`${name} exited (${exit.signal ?? `code ${exit.code}`}); stopping the stack`);
       void stop({ reason: 'child_exited', child: exit });
     });
@@ -281,6 +285,11 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
     };
   } catch (err) {
     await stop();
+    // A child that exits stops the stack, and a sibling stopped that way can be the one whose
+    // readiness check reports first ("edge-us-east exited", when edge-eu-central could not listen).
+    if (firstExit !== undefined && !errorMessage(err).startsWith(`${firstExit.child.name} `)) {
+      throw new Error(`${firstExit.child.name} exited during start (${firstExit.how}), and the stack was stopped; its last output:\n${firstExit.child.tail()}`, { cause: err });
+    }
     throw err;
   }
 }

@@ -17,7 +17,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -25,6 +24,7 @@ import { passwordHash } from '../../src/pki/redis-acl.js';
 import { ROTATOR_WORKLOAD } from '../../src/pki/redis-sync.js';
 import { REDIS_SERVER_WORKLOAD } from '../../src/shared/pki/pki-layout.js';
 import { readWorkloadMaterial } from '../../src/shared/pki/workload-material.js';
+import { freePort } from '../../src/shared/listen.js';
 import { redisTlsOptions, type RedisServer } from '../../src/shared/redis-client.js';
 import { withRedisSession } from '../../src/shared/redis-session.js';
 import { WorkloadTls } from '../../src/shared/tls/workload-tls.js';
@@ -250,19 +250,6 @@ async function signalAndWait(child: ChildProcess, signal: NodeJS.Signals, deadli
   const outcome = await Promise.race([exited, timedOut]);
   clearTimeout(timer);
   if (outcome === 'timeout') throw new Error(`redis-server ${child.pid} did not exit on ${signal}`);
-}
-
-/** Asks the kernel for a free loopback port. Racy by nature; the caller retries on EADDRINUSE. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port from the kernel'))));
-    });
-  });
 }
 
 /**

@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { connect } from 'node:tls';
+import { listen } from '../../../src/shared/listen.js';
 import { demoCommands } from '../../../src/stack/banner.js';
 import { startStack, type EdgeKind, type RunningStack, type StackOptions } from '../../../src/stack/stack.js';
 import { givenPki, type TestPki } from '../../helpers/given-pki.js';
@@ -169,6 +171,32 @@ describe('the embedded stack runner (startStack, npm start)', function () {
       assert.deepEqual(pids.filter(alive), []);
     } finally {
       await pki.cleanup();
+    }
+  });
+
+  it('names the child that could not start and the port it could not take, however the stopped siblings report', async () => {
+    // eu-central's admin port is held (by a server that accepts and never answers, so that its
+    // readiness probe waits out its timeout meanwhile): eu-central exits with EADDRINUSE, the stack
+    // is stopped, and us-east's readiness check may see its own exit first. The error must still
+    // name eu-central (CI once said "edge-us-east exited before it was ready" for such a start).
+    const accepted: Socket[] = [];
+    const holder = createNetServer((socket) => accepted.push(socket));
+    const held = await listen(holder, { host: '127.0.0.1', port: 0 });
+    const pki = await givenPki();
+    try {
+      const lines: string[] = [];
+      await assert.rejects(
+        startStack({ ports: { base: 'free', edges: { 'eu-central': { admin: held } } }, runtime: 'tsx', rotateIntervalMs: 0, output: (l) => lines.push(l), pkiDir: pki.dir }),
+        (err: Error) => {
+          assert.match(err.message, /^edge-eu-central exited /);
+          assert.match(err.message, new RegExp(`EADDRINUSE.*127\\.0\\.0\\.1:${held}`));
+          return true;
+        },
+      );
+    } finally {
+      await pki.cleanup();
+      for (const socket of accepted) socket.destroy();
+      await new Promise((r) => holder.close(r));
     }
   });
 
