@@ -17,17 +17,18 @@
  * Envoy holds them. The Redis servers are throwaway ones on loopback: the TLS one from the one
  * launcher (src/stack/redis-server.ts), the plaintext one bench-only.
  *
- *   npx tsx bench/authz.ts [--seconds 5] [--rate 2000] [--concurrency 64] [--connections 8]
+ *   npm run bench:authz -- [--seconds 5] [--rate 2000] [--concurrency 64] [--connections 8] [--requests 20000]
  */
 import { fork } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { Command } from 'commander';
 import { pino } from 'pino';
 import { buildApp } from '../src/authz/app.js';
 import { loadConfig } from '../src/authz/config.js';
+import { runCli } from '../src/cli/run.js';
 import { createDeps } from '../src/authz/create-deps.js';
 import { Redis } from 'ioredis';
 import { FailoverBucketStore } from '../src/authz/buckets/failover-store.js';
@@ -43,40 +44,19 @@ import { startPlaintextRedis, type PlaintextRedis } from './plaintext-redis.js';
 import { givenBuiltPolicy, wasmPath } from '../test/helpers/given-policy.js';
 import type { LoadJob, LoadRequest, LoadResult } from './authz-loadgen.js';
 import { startHelloWorld, startOpa, type Tls } from './authz-targets.js';
+import { positiveInt } from './cli-options.js';
 import { pidCpuUs } from './proc-cpu.js';
 import { buildWorkload, writeBenchData } from './authz-workload.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '5' },
-    rate: { type: 'string', default: '2000' },
-    concurrency: { type: 'string', default: '64' },
-    connections: { type: 'string', default: '8' },
-    requests: { type: 'string', default: '20000' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (values.help) {
-  process.stdout.write(`Usage: npm run bench:authz -- [options]
-
-The policy service under an edge-like mTLS keep-alive load (a separate process), against an Express
-hello-world and the real OPA server, in one run. Prints a table; writes bench/results/authz.json.
-
-Options:
-  --seconds <n>      measured seconds per phase (default 5)
-  --rate <n>         the fixed rate for the p50/p99 phase, checks/s (default 2000)
-  --concurrency <n>  requests in flight in the max-throughput phase (default 64)
-  --connections <n>  keep-alive connections, as an edge holds them (default 8)
-  --requests <n>     requests per max-throughput phase (default 20000)
-  -h, --help         this text
-`);
-  process.exit(0);
+/** The run's settings (see the options below). */
+interface Settings {
+  readonly seconds: number;
+  readonly rate: number;
+  readonly concurrency: number;
+  readonly connections: number;
+  readonly requests: number;
 }
-const seconds = Number(values.seconds);
-const rate = Number(values.rate);
-const concurrency = Number(values.concurrency);
-const connections = Number(values.connections);
 
 interface Row {
   readonly target: string;
@@ -121,7 +101,7 @@ function load(job: LoadJob, onSent?: () => void): Promise<LoadResult> {
 }
 
 /** Warm-up (discarded: JIT, token cache, script load), max throughput, then the fixed rate. */
-async function measure(target: string, port: number, tls: LoadJob['tls'], requests: readonly LoadRequest[], cpu: CpuMeter, rows: Row[], redisCpu?: CpuMeter, protocol: 'http/1.1' | 'h2' = 'http/1.1'): Promise<void> {
+async function measure({ seconds, rate, concurrency, connections }: Settings, target: string, port: number, tls: LoadJob['tls'], requests: readonly LoadRequest[], cpu: CpuMeter, rows: Row[], redisCpu?: CpuMeter, protocol: 'http/1.1' | 'h2' = 'http/1.1'): Promise<void> {
   const base = { port, servername: 'authz', tls, requests, connections, protocol };
   const timed = async (mode: string, job: LoadJob): Promise<void> => {
     process.stderr.write(`${target}: ${mode}\n`);
@@ -142,7 +122,7 @@ async function measure(target: string, port: number, tls: LoadJob['tls'], reques
   await timed(`${rate}/s`, { ...base, mode: 'rate', seconds, rate });
 }
 
-async function main(): Promise<void> {
+async function main(settings: Settings): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'zt-bench-authz-'));
   let redis: GivenRedis | undefined;
   let plain: PlaintextRedis | undefined;
@@ -153,7 +133,7 @@ async function main(): Promise<void> {
     const { layout, spec: topology } = pki;
     const dataPath = await writeBenchData(repoRoot, work);
     process.stderr.write('minting 1,000 tokens and building the requests\n');
-    const workload = await buildWorkload(layout, dataPath, Number(values.requests));
+    const workload = await buildWorkload(layout, dataPath, settings.requests);
     redis = await givenRedis({ pki });
     plain = await startPlaintextRedis(work);
 
@@ -192,11 +172,11 @@ async function main(): Promise<void> {
           env,
         );
         try {
-          await measure(`authz, Redis ${transport} (auto-pipelining ${pipelining ? 'on' : 'off'})`, authz.ports.port ?? 0, edges, workload.checks, selfCpu, rows, pidCpu(server.pid ?? 0));
+          await measure(settings, `authz, Redis ${transport} (auto-pipelining ${pipelining ? 'on' : 'off'})`, authz.ports.port ?? 0, edges, workload.checks, selfCpu, rows, pidCpu(server.pid ?? 0));
           // The same service over h2, as Envoy's authz cluster speaks it (one session per edge).
           if (transport === 'mTLS' && pipelining) {
             await server.flush();
-            await measure(`authz h2, Redis ${transport} (auto-pipelining on)`, authz.ports.port ?? 0, edges, workload.checks, selfCpu, rows, pidCpu(server.pid ?? 0), 'h2');
+            await measure(settings, `authz h2, Redis ${transport} (auto-pipelining on)`, authz.ports.port ?? 0, edges, workload.checks, selfCpu, rows, pidCpu(server.pid ?? 0), 'h2');
           }
         } finally {
           await authz.stop();
@@ -206,25 +186,25 @@ async function main(): Promise<void> {
 
     const hello = await startHelloWorld(await readTls('authz'));
     try {
-      await measure('express hello-world', hello.port, edges, workload.checks, selfCpu, rows);
+      await measure(settings, 'express hello-world', hello.port, edges, workload.checks, selfCpu, rows);
     } finally {
       await hello.close();
     }
     const helloH2 = await startHelloWorld(await readTls('authz'), 'h2');
     try {
-      await measure('express hello-world h2', helloH2.port, edges, workload.checks, selfCpu, rows, undefined, 'h2');
+      await measure(settings, 'express hello-world h2', helloH2.port, edges, workload.checks, selfCpu, rows, undefined, 'h2');
     } finally {
       await helloH2.close();
     }
 
     const opa = await startOpa(repoRoot, { certFile: join(layout.current('authz'), 'cert.pem'), keyFile: join(layout.current('authz'), 'key.pem'), caFile: layout.bundle, dataPath }, await readTls(edgeNames[0] ?? ''));
     try {
-      await measure('opa server (policy only)', opa.port, edges, workload.opa, pidCpu(opa.child.pid!), rows);
+      await measure(settings, 'opa server (policy only)', opa.port, edges, workload.opa, pidCpu(opa.child.pid!), rows);
     } finally {
       await opa.close();
     }
 
-    report(rows, workload.mix);
+    report(settings, rows, workload.mix);
   } finally {
     await redis?.stop();
     await plain?.stop();
@@ -259,7 +239,7 @@ function setAutoPipelining(store: unknown, on: boolean): void {
   client.options.enableAutoPipelining = on;
 }
 
-function report(rows: Row[], mix: Record<string, number>): void {
+function report(settings: Settings, rows: Row[], mix: Record<string, number>): void {
   const fmt = (n: number, d = 0): string => n.toFixed(d);
   const table = rows.map((r) => ({
     target: r.target,
@@ -296,7 +276,7 @@ function report(rows: Row[], mix: Record<string, number>): void {
   const bestP99 = Math.min(...atRate.map((r) => r.result.p99Us));
   const summary = {
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
-    settings: { seconds, rate, concurrency, connections_per_edge: connections },
+    settings: { seconds: settings.seconds, rate: settings.rate, concurrency: settings.concurrency, connections_per_edge: settings.connections },
     workload_mix: mix,
     goals: {
       p99_at_rate_us: { measured: Math.round(bestP99), goal: 2000, met: bestP99 <= 2000 },
@@ -336,4 +316,15 @@ async function writeResults(summary: unknown): Promise<void> {
   console.log(`\nwrote ${join('bench', 'results', 'authz.json')}`);
 }
 
-await main();
+const program = new Command('bench:authz')
+  .description(
+    'The policy service under an edge-like mTLS keep-alive load (a separate process), against an Express hello-world and the real OPA server, in one run. Prints a table; writes bench/results/authz.json.',
+  )
+  .option('--seconds <n>', 'measured seconds per phase', positiveInt('--seconds'), 5)
+  .option('--rate <n>', 'the fixed rate for the p50/p99 phase, checks/s', positiveInt('--rate'), 2000)
+  .option('--concurrency <n>', 'requests in flight in the max-throughput phase', positiveInt('--concurrency'), 64)
+  .option('--connections <n>', 'keep-alive connections, as an edge holds them', positiveInt('--connections'), 8)
+  .option('--requests <n>', 'requests per max-throughput phase', positiveInt('--requests'), 20000)
+  .action(async (settings: Settings) => main(settings));
+
+process.exitCode = await runCli(program, process.argv);

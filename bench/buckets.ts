@@ -4,17 +4,19 @@
  * table and writes JSON under bench/results/. Starts a throwaway TLS-only
  * redis-server on loopback (src/stack/redis-server.ts), signed in to as authz. A script, not a test: nothing here asserts a timing.
  *
- *   npx tsx bench/buckets.ts [--rate 2000] [--seconds 5]
+ *   npm run bench:buckets -- [--rate 2000] [--seconds 5]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { Command } from 'commander';
 import type { BucketSpec, BucketStore } from '../src/authz/buckets/bucket-store.js';
 import { FailoverBucketStore } from '../src/authz/buckets/failover-store.js';
 import { MemoryBucketStore } from '../src/authz/buckets/token-bucket-memory.js';
 import { RedisBucketStore } from '../src/authz/buckets/token-bucket-redis.js';
+import { runCli } from '../src/cli/run.js';
 import { createRedisClient } from '../src/shared/redis-client.js';
 import { givenRedis, type GivenRedis } from '../test/helpers/given-redis.js';
+import { positiveInt } from './cli-options.js';
 
 interface Row {
   store: string;
@@ -28,19 +30,11 @@ interface Row {
   achievedPerS: number;
 }
 
-const { values } = parseArgs({
-  options: { rate: { type: 'string', default: '2000' }, seconds: { type: 'string', default: '5' }, help: { type: 'boolean', short: 'h', default: false } },
-});
-if (values.help) {
-  process.stdout.write(`Usage: npm run bench:buckets -- [--rate 2000] [--seconds 5]
-
-Charges three buckets per request at a fixed rate through the memory store, the Redis store and the
-Redis store behind the failover wrapper; prints p50/p99 and writes JSON under bench/results/.
-`);
-  process.exit(0);
+/** The run's load: charges per second, for how long per store. */
+interface Load {
+  readonly rate: number;
+  readonly seconds: number;
 }
-const rate = Number(values.rate);
-const seconds = Number(values.seconds);
 
 // Limits wide enough that most requests are admitted: the admitting path is the one that writes.
 function specsFor(i: number): BucketSpec[] {
@@ -61,7 +55,7 @@ async function warmUp(store: BucketStore): Promise<void> {
 }
 
 /** Sends `rate` charges per second for `seconds`, on a 1 ms tick that catches up with the schedule. */
-async function run(label: string, store: BucketStore): Promise<Row> {
+async function run({ rate, seconds }: Load, label: string, store: BucketStore): Promise<Row> {
   await warmUp(store);
   const total = Math.round(rate * seconds);
   const latencies = new Float64Array(total);
@@ -116,21 +110,21 @@ async function waitReady(store: BucketStore): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
+async function main(load: Load): Promise<void> {
   // A throwaway TLS-only redis-server with its own test PKI; the store signs in as authz.
   const owned: GivenRedis = await givenRedis();
   const rows: Row[] = [];
   try {
     const memory = new MemoryBucketStore();
-    rows.push(await run('memory', memory));
+    rows.push(await run(load, 'memory', memory));
     await memory.close();
 
     // The service's client: the one factory, and RATE_LIMIT_REDIS_TIMEOUT_MS's default.
     const redis = new RedisBucketStore(createRedisClient({ server: owned.server, identity: await owned.identity('authz'), connectionName: 'zt-bench-buckets', commandTimeoutMs: 50 }));
     await waitReady(redis);
-    rows.push(await run('redis', redis));
+    rows.push(await run(load, 'redis', redis));
     const failover = new FailoverBucketStore(redis, new MemoryBucketStore(), { mode: 'local' });
-    rows.push(await run('redis+local', failover));
+    rows.push(await run(load, 'redis+local', failover));
     await failover.close();
   } finally {
     await owned.stop();
@@ -139,8 +133,16 @@ async function main(): Promise<void> {
   console.table(rows);
   await mkdir('bench/results', { recursive: true });
   const file = `bench/results/buckets-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  await writeFile(file, `${JSON.stringify({ node: process.version, rate, seconds, rows }, null, 2)}\n`);
+  await writeFile(file, `${JSON.stringify({ node: process.version, rate: load.rate, seconds: load.seconds, rows }, null, 2)}\n`);
   console.log(`wrote ${file}`);
 }
 
-await main();
+const program = new Command('bench:buckets')
+  .description(
+    'Charges three buckets per request at a fixed rate through the memory store, the Redis store (a throwaway TLS-only redis-server, signed in to as authz) and the Redis store behind the failover wrapper; prints p50/p99 and writes JSON under bench/results/.',
+  )
+  .option('--rate <n>', 'charges per second', positiveInt('--rate'), 2000)
+  .option('--seconds <n>', 'measured seconds per store', positiveInt('--seconds'), 5)
+  .action(async (load: Load) => main(load));
+
+process.exitCode = await runCli(program, process.argv);

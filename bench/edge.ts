@@ -17,7 +17,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { runCli } from '../src/cli/run.js';
 import { initPki } from '../src/pki/authority.js';
 import { PkiLayout } from '../src/shared/pki/pki-layout.js';
@@ -35,6 +35,7 @@ import { bringUp, envoyCounters, parseEnvoyHistograms, STACK_NAMES, type BenchEd
 import { edgeTargets, mintEdgeUsers, writeEdgeBenchData, type Mix } from './edge-workload.js';
 import { cpuSnapshot } from './proc-cpu.js';
 import { attack, findVegeta, mergedReport } from './vegeta.js';
+import { positiveInt } from './cli-options.js';
 
 interface Options {
   seconds: number;
@@ -55,14 +56,6 @@ const SETTLE_MS = 2000;
 
 function progress(line: string): void {
   process.stderr.write(`bench:edge ${line}\n`);
-}
-
-function positiveInt(name: string): (text: string) => number {
-  return (text) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got "${text}"`);
-    return n;
-  };
 }
 
 const rateList = (text: string): number[] => text.split(',').map((t) => positiveInt('--rates')(t.trim()));

@@ -31,6 +31,7 @@ import { redisReady, redisServerArgs } from '../src/stack/redis-server.js';
 import { prng } from '../test/helpers/prng.js';
 import { summariseCpuProfile, type ProfileSummary } from './cpuprofile.js';
 import { pidCpuUs } from './proc-cpu.js';
+import { positiveInt } from './cli-options.js';
 
 type Store = 'memory' | 'redis';
 
@@ -83,14 +84,6 @@ function progress(line: string): void {
 
 const round2 = (n: number): number => Math.round(n * 100) / 100;
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
-
-function positiveInt(name: string): (text: string) => number {
-  return (text) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got "${text}"`);
-    return n;
-  };
-}
 
 function share(text: string): number {
   const n = Number(text);

@@ -37,6 +37,7 @@ import { waitUntilReady } from '../src/stack/ready.js';
 import { startStack, type RunningStack } from '../src/stack/stack.js';
 import { raiseEnvoyBackstop } from './envoy-copy.js';
 import type { FromWorker, SubscribersInput, ToWorker } from './stream-subscribers.js';
+import { positiveInt } from './cli-options.js';
 
 interface BenchOptions {
   workers: number;
@@ -94,14 +95,6 @@ const TENANT = 'acme';
 
 function progress(line: string): void {
   process.stderr.write(`bench:stream ${line}\n`);
-}
-
-function positiveInt(name: string): (text: string) => number {
-  return (text) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got "${text}"`);
-    return n;
-  };
 }
 
 const round2 = (n: number): number => Math.round(n * 100) / 100;
