@@ -186,8 +186,9 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
     children.push(child);
     void child.exited.then((exit) => {
       if (exit.requested || stopping !== undefined) return;
-      firstExit ??= { child, how: exit.signal ?? `code ${exit.code}` };
-      note(`${name} exited (${exit.signal ?? `code ${exit.code}`}); stopping the stack`);
+      // The first such exit starts the stop, so no later one gets here.
+      firstExit = { child, how: exit.signal ?? `code ${exit.code}` };
+      note(`${name} exited (${firstExit.how}); stopping the stack`);
       void stop({ reason: 'child_exited', child: exit });
     });
     return child;
